@@ -1,0 +1,81 @@
+"""Shared fixtures: two tenants with one member per role, and clients signed in as any of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from tenants.context import SESSION_CONFIG, SESSION_TENANT
+from tenants.roles import Role
+from tenants.tests.factories import AwsAccountFactory, ConfigFactory, MembershipFactory, TenantFactory
+
+ROLES = [Role.VIEWER, Role.OPERATOR, Role.APPROVER, Role.ADMIN]
+
+
+@dataclass
+class World:
+    """A tenant with an account, a dev and a prod config, and a member for each role."""
+
+    tenant: object
+    account: object
+    dev: object
+    prod: object
+    members: dict = field(default_factory=dict)
+
+    def user(self, role: str):
+        return self.members[role].user
+
+
+def build_world(label: str) -> World:
+    tenant = TenantFactory(name=f"{label} Corp", slug=label)
+    account = AwsAccountFactory(tenant=tenant, name=f"{label}-sandbox")
+    dev = ConfigFactory(tenant=tenant, account=account, name="dev", env="dev", workspace=f"{label}-dev")
+    prod = ConfigFactory(tenant=tenant, account=account, name="prod", env="prod", workspace=f"{label}-prod")
+    world = World(tenant=tenant, account=account, dev=dev, prod=prod)
+    for role in ROLES:
+        world.members[role] = MembershipFactory(
+            tenant=tenant, role=role, user__username=f"{label}-{role}", user__email=f"{role}@{label}.test"
+        )
+    return world
+
+
+@pytest.fixture(autouse=True)
+def _isolated_media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.STORAGES = {**settings.STORAGES, "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(tmp_path / "media")},
+    }}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _locmem_cache(settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+@pytest.fixture
+def own(db) -> World:
+    return build_world("acme")
+
+
+@pytest.fixture
+def other(db) -> World:
+    return build_world("globex")
+
+
+@pytest.fixture
+def client_as(client):
+    """client_as(user, tenant=None, config=None): a client signed in with that tenant/config active."""
+
+    def sign_in(user, tenant=None, config=None):
+        client.force_login(user)
+        session = client.session
+        if tenant is not None:
+            session[SESSION_TENANT] = tenant.pk
+        if config is not None:
+            session[SESSION_CONFIG] = config.pk
+        session.save()
+        return client
+
+    return sign_in

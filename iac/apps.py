@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class IacConfig(AppConfig):
+    name = "iac"
+    verbose_name = "Infrastructure as code"

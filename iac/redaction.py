@@ -1,0 +1,208 @@
+"""Secret redaction for Terraform logs, plan renderings and JSON (invariant 9).
+
+Pattern-based masking catches what we can recognise (AWS key ids, secret keys, session tokens, passwords,
+private keys, values of attributes known to be sensitive); exact values registered at runtime (the
+credentials a run was given, generated passwords) catch what no pattern can, including values the provider
+does not mark sensitive.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+MASK = "***REDACTED***"
+
+ANSI_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+
+# Attributes whose values are secrets whatever the provider says about them.
+SENSITIVE_ATTRIBUTES = (
+    "password",
+    "passwd",
+    "master_password",
+    "master_user_password",
+    "admin_password",
+    "db_password",
+    "secret",
+    "secret_string",
+    "secret_binary",
+    "secret_key",
+    "secret_access_key",
+    "aws_secret_access_key",
+    "access_key",
+    "session_token",
+    "aws_session_token",
+    "token",
+    "auth_token",
+    "api_key",
+    "client_secret",
+    "private_key",
+    "private_key_pem",
+    "private_key_openssh",
+    "ses_smtp_password_v4",
+    "key_material",
+    "kubeconfig",
+)
+_ATTR_ALT = "|".join(sorted(SENSITIVE_ATTRIBUTES, key=len, reverse=True))
+
+_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    # AWS access key ids (long-term AKIA, temporary ASIA, and the rarer prefixes).
+    (re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b"), MASK),
+    # Plan diffs: `attr = "old" -> "new"` (the old value is masked by the next pattern).
+    (
+        re.compile(
+            rf"""(?i)(\b(?:{_ATTR_ALT})\b\s*=\s*(?:"(?:[^"\\\n]|\\.)*"|\S+)\s*->\s*)"(?:[^"\\\n]|\\.)+\""""
+        ),
+        rf'\1"{MASK}"',
+    ),
+    # `attr = "value"` / `"attr": "value"` / `attr: value` for sensitive attribute names.
+    (
+        re.compile(
+            rf"""(?i)(["']?\b(?:{_ATTR_ALT})\b["']?\s*(?:=|:|=>)\s*)"(?!\(sensitive)([^"\\\n]|\\.)+\"""",
+        ),
+        rf'\1"{MASK}"',
+    ),
+    (
+        re.compile(rf"""(?i)(\b(?:{_ATTR_ALT})\b\s*[=:]\s*)(?!["'(\s])([^\s,;"'&]{{4,}})"""),
+        rf"\1{MASK}",
+    ),
+    # STS session tokens by their well-known prefixes, wherever they appear.
+    (re.compile(r"(?:FwoGZXIvYXdz|IQoJb3JpZ2lu|FQoGZXIvYXdz)[A-Za-z0-9/+=]{20,}"), MASK),
+    # Presigned URLs and request headers.
+    (re.compile(r"(?i)(X-Amz-Security-Token[=:]\s*)[^\s&\"']+"), rf"\1{MASK}"),
+    (re.compile(r"(?i)(X-Amz-Signature[=:]\s*)[0-9a-f]+"), rf"\1{MASK}"),
+    # Single-line PEM private keys (e.g. inside JSON strings with literal \n).
+    (
+        re.compile(r"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.*?-----END \1PRIVATE KEY-----", re.S),
+        f"-----BEGIN PRIVATE KEY-----{MASK}-----END PRIVATE KEY-----",
+    ),
+]
+
+# A bare 40-character secret access key: mixed case and digits, no hex-only strings (git/sha ids).
+_BARE_SECRET_RE = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+_PEM_BEGIN_RE = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+_PEM_END_RE = re.compile(r"-----END [A-Z ]*PRIVATE KEY-----")
+
+# Shorter values would mask ordinary words in logs.
+MIN_REGISTERED_LENGTH = 4
+
+
+def strip_ansi(text: str) -> str:
+    return ANSI_RE.sub("", text)
+
+
+def _mask_bare_secret(match: re.Match[str]) -> str:
+    token = match.group(0)
+    if re.fullmatch(r"[0-9a-fA-F]+", token):
+        return token
+    has_upper = any(c.isupper() for c in token)
+    has_lower = any(c.islower() for c in token)
+    has_digit = any(c.isdigit() for c in token)
+    return MASK if has_upper and has_lower and has_digit else token
+
+
+class Redactor:
+    """Masks secrets in text; exact values can be registered at runtime (thread-safe)."""
+
+    def __init__(self, values: Iterable[str] = (), *, parent: Redactor | None = None) -> None:
+        self._parent = parent
+        self._lock = threading.Lock()
+        self._values: set[str] = set()
+        self._exact_re: re.Pattern[str] | None = None
+        self.register(*values)
+
+    def register(self, *values: str | None) -> None:
+        with self._lock:
+            added = False
+            for value in values:
+                if value and len(value) >= MIN_REGISTERED_LENGTH and value not in self._values:
+                    self._values.add(value)
+                    added = True
+            if added:
+                # Longest first so a secret containing another is masked whole.
+                ordered = sorted(self._values, key=len, reverse=True)
+                self._exact_re = re.compile("|".join(re.escape(v) for v in ordered))
+
+    def redact(self, text: str) -> str:
+        if not text:
+            return text
+        redactor: Redactor | None = self
+        while redactor is not None:
+            if redactor._exact_re is not None:
+                text = redactor._exact_re.sub(MASK, text)
+            redactor = redactor._parent
+        for pattern, repl in _PATTERNS:
+            text = pattern.sub(repl, text)
+        text = _BARE_SECRET_RE.sub(_mask_bare_secret, text)
+        if _PEM_BEGIN_RE.search(text) and not _PEM_END_RE.search(text):
+            # A key split across lines: redact from the marker on; the stream redactor handles the rest.
+            text = text[: _PEM_BEGIN_RE.search(text).start()] + f"-----BEGIN PRIVATE KEY-----{MASK}"
+        return text
+
+    def redact_json(self, value: Any) -> Any:
+        """A copy of a JSON-like value with sensitive keys masked and every string redacted."""
+        if isinstance(value, dict):
+            out = {}
+            for key, item in value.items():
+                if isinstance(key, str) and key.lower() in SENSITIVE_ATTRIBUTES and item not in (None, ""):
+                    out[key] = MASK if not isinstance(item, dict | list) else self._mask_all(item)
+                else:
+                    out[key] = self.redact_json(item)
+            return out
+        if isinstance(value, list):
+            return [self.redact_json(item) for item in value]
+        if isinstance(value, str):
+            return self.redact(value)
+        return value
+
+    def _mask_all(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: self._mask_all(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._mask_all(v) for v in value]
+        return MASK if value not in (None, "") else value
+
+    def stream(self) -> StreamRedactor:
+        return StreamRedactor(self)
+
+
+class StreamRedactor:
+    """Line-by-line redaction that also masks multi-line PEM private keys."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        self._redactor = redactor
+        self._in_key = False
+
+    def __call__(self, line: str) -> str:
+        line = strip_ansi(line)
+        if self._in_key:
+            if _PEM_END_RE.search(line):
+                self._in_key = False
+                return _PEM_END_RE.sub("-----END PRIVATE KEY-----", line[_PEM_END_RE.search(line).start() :])
+            return MASK
+        begin = _PEM_BEGIN_RE.search(line)
+        if begin and not _PEM_END_RE.search(line, begin.end()):
+            self._in_key = True
+            return self._redactor.redact(line[: begin.start()]) + f"-----BEGIN PRIVATE KEY-----{MASK}"
+        return self._redactor.redact(line)
+
+
+# Process-wide values (e.g. the platform's own credentials); runs add their own through a child Redactor.
+default_redactor = Redactor()
+
+
+def run_redactor(*values: str | None) -> Redactor:
+    """A per-run redactor that also masks the process-wide registered values."""
+    redactor = Redactor(parent=default_redactor)
+    redactor.register(*values)
+    return redactor
+
+
+def register_secret(*values: str | None) -> None:
+    default_redactor.register(*values)
+
+
+def redact(text: str) -> str:
+    return default_redactor.redact(text)

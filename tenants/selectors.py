@@ -1,0 +1,42 @@
+"""Scoped reads for tenants: what a user may see and use."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from .models import AwsAccount, Config, Invitation, Membership
+
+
+def memberships_of(user) -> QuerySet[Membership]:
+    if not user.is_authenticated:
+        return Membership.objects.none()
+    return Membership.objects.filter(user=user, tenant__is_active=True).select_related("tenant")
+
+
+def usable_configs(user, tenant) -> QuerySet[Config]:
+    """Configs in `tenant` the user may plan with: role allows it and any guardian narrowing admits them."""
+    return Config.objects.for_user(user, "config.use").filter(tenant=tenant).select_related("account")
+
+
+def visible_configs(user, tenant) -> QuerySet[Config]:
+    return Config.objects.for_user(user, "view").filter(tenant=tenant).select_related("account")
+
+
+def visible_accounts(user, tenant) -> QuerySet[AwsAccount]:
+    return AwsAccount.objects.for_user(user, "view").filter(tenant=tenant)
+
+
+def tenant_members(user, tenant) -> QuerySet[Membership]:
+    return Membership.objects.for_user(user, "view").filter(tenant=tenant).select_related("user")
+
+
+def tenant_invitations(user, tenant) -> QuerySet[Invitation]:
+    return (
+        Invitation.objects.for_user(user, "member.manage").filter(tenant=tenant).select_related("created_by")
+    )
+
+
+def default_config(user, tenant) -> Config | None:
+    """The config a session starts on: the first usable non-prod one, else any usable one."""
+    configs = list(usable_configs(user, tenant).order_by("name"))
+    return next((c for c in configs if c.env != "prod"), configs[0] if configs else None)
