@@ -19,13 +19,17 @@ def test_every_config_change_bumps_the_version_and_is_audited(own):
 
 
 def test_account_change_bumps_its_configs(own):
-    account_update(actor_membership=own.members[Role.ADMIN], account_pk=own.account.pk, allowed_regions=["ap-south-1"])
+    account_update(
+        actor_membership=own.members[Role.ADMIN], account_pk=own.account.pk, allowed_regions=["ap-south-1"]
+    )
     assert set(Config.objects.values_list("version", flat=True)) == {2}
 
 
 def test_region_override_must_be_allowed_by_the_account(own):
     with pytest.raises(ValidationError, match="not allowed"):
-        config_update(actor_membership=own.members[Role.ADMIN], config_id=own.dev.pk, region_override="eu-west-3")
+        config_update(
+            actor_membership=own.members[Role.ADMIN], config_id=own.dev.pk, region_override="eu-west-3"
+        )
     assert Config.objects.get(pk=own.dev.pk).version == 1
 
 

@@ -46,7 +46,10 @@ def test_grant_does_not_cross_tenants(own, other, restricted_prod):
     config_update(actor_membership=other.members[Role.ADMIN], config_id=other.prod.pk, restricted=True)
     operator = own.user(Role.OPERATOR)
     config_set_grant(
-        actor_membership=own.members[Role.ADMIN], config_id=restricted_prod.pk, user_id=operator.pk, granted=True
+        actor_membership=own.members[Role.ADMIN],
+        config_id=restricted_prod.pk,
+        user_id=operator.pk,
+        granted=True,
     )
     assert not Config.objects.for_user(operator, "config.use").filter(tenant=other.tenant).exists()
 

@@ -12,7 +12,9 @@ from tenants.tests.factories import UserFactory
 
 
 def make(world, **kwargs):
-    return invitation_create(actor_membership=world.members[Role.ADMIN], role=kwargs.pop("role", "operator"), **kwargs)
+    return invitation_create(
+        actor_membership=world.members[Role.ADMIN], role=kwargs.pop("role", "operator"), **kwargs
+    )
 
 
 def test_code_is_stored_hashed_and_accepting_creates_the_membership(own):

@@ -74,7 +74,13 @@ PAGES = [
     ("config_edit", "post", "dev", "config.manage", lambda w: {**config_post(w), "name": "dev"}),
     ("config_delete", "get", "prod", "config.manage", None),
     ("config_delete", "post", "prod", "config.manage", lambda w: {}),
-    ("config_grant", "post", "prod", "config.manage", lambda w: {"user": w.user(Role.OPERATOR).pk, "granted": "on"}),
+    (
+        "config_grant",
+        "post",
+        "prod",
+        "config.manage",
+        lambda w: {"user": w.user(Role.OPERATOR).pk, "granted": "on"},
+    ),
     ("member_list", "get", None, "view", None),
     ("member_role", "post", "viewer_membership", "member.manage", lambda w: {"role": "operator"}),
     ("member_remove", "post", "viewer_membership", "member.manage", lambda w: {}),
@@ -82,7 +88,13 @@ PAGES = [
     ("invitation_list", "post", None, "member.manage", lambda w: {"role": "viewer", "days": 7}),
     ("invitation_revoke", "post", "invitation", "member.manage", lambda w: {}),
     ("tenant_settings", "get", None, "tenant.manage", None),
-    ("tenant_settings", "post", None, "tenant.manage", lambda w: {"name": "Renamed", "forbid_self_approval": "on"}),
+    (
+        "tenant_settings",
+        "post",
+        None,
+        "tenant.manage",
+        lambda w: {"name": "Renamed", "forbid_self_approval": "on"},
+    ),
 ]
 
 
@@ -122,7 +134,7 @@ def test_own_tenant_follows_role_table(page, role, own, client_as):
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("page", [p for p in PAGES if p[2]], ids=page_id)
 def test_other_tenant_ids_are_not_found_and_change_nothing(page, role, own, other, client_as):
-    name, method, which, action, data = page
+    name, method, which, _action, data = page
     url = reverse(name, args=[target_pk(other, which)])
     client = client_as(own.user(role), own.tenant, own.dev)
     before, audit_before = state_digest(), AuditEvent.objects.filter(tenant=other.tenant).count()

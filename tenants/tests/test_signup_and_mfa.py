@@ -37,7 +37,9 @@ def test_signup_with_a_tenant_name_creates_the_tenant_with_the_user_as_admin(cli
 
 @pytest.mark.django_db
 def test_signup_with_an_invitation_joins_with_its_role(client, own):
-    _, code = invitation_create(actor_membership=own.members[Role.ADMIN], role="approver", email="new@acme.test")
+    _, code = invitation_create(
+        actor_membership=own.members[Role.ADMIN], role="approver", email="new@acme.test"
+    )
     assert signup(client, "new@acme.test", invitation_code=code).status_code == 302
     membership = Membership.objects.get(user__email="new@acme.test")
     assert membership.tenant == own.tenant and membership.role == Role.APPROVER
@@ -99,7 +101,9 @@ def test_without_the_tenant_rule_approvers_are_not_forced(own, client_as):
 
 
 def _verified(user):
-    EmailAddress.objects.update_or_create(user=user, email=user.email, defaults={"verified": True, "primary": True})
+    EmailAddress.objects.update_or_create(
+        user=user, email=user.email, defaults={"verified": True, "primary": True}
+    )
 
 
 def test_sign_in_with_totp_then_portal_opens(own, client):
@@ -108,7 +112,9 @@ def test_sign_in_with_totp_then_portal_opens(own, client):
     _verified(user)
     secret = generate_totp_secret()
     TOTP.activate(user, secret)
-    response = client.post(reverse("account_login"), {"login": user.email, "password": "correct-horse-battery"})
+    response = client.post(
+        reverse("account_login"), {"login": user.email, "password": "correct-horse-battery"}
+    )
     assert response.status_code == 302 and response["Location"] == reverse("mfa_authenticate")
     assert client.get(reverse("dashboard")).status_code == 302  # not signed in yet
     response = client.post(reverse("mfa_authenticate"), {"code": totp_code(secret)})
@@ -123,7 +129,9 @@ def test_wrong_totp_code_is_refused(own, client):
     secret = generate_totp_secret()
     TOTP.activate(user, secret)
     client.post(reverse("account_login"), {"login": user.email, "password": "correct-horse-battery"})
-    response = client.post(reverse("mfa_authenticate"), {"code": "000000" if totp_code(secret) != "000000" else "1"})
+    response = client.post(
+        reverse("mfa_authenticate"), {"code": "000000" if totp_code(secret) != "000000" else "1"}
+    )
     assert response.status_code == 200
     assert client.get(reverse("dashboard")).status_code == 302
 
@@ -144,7 +152,12 @@ def test_failed_sign_ins_are_rate_limited_and_audited(own, client):
         for _ in range(7)
     ]
     assert statuses.count(200) == 7  # the form re-renders with an error…
-    response = client.post(reverse("account_login"), {"login": user.email, "password": "correct-horse-battery"})
-    assert response.status_code in (200, 429)  # …and after 5 failures even the right password is refused for now
+    response = client.post(
+        reverse("account_login"), {"login": user.email, "password": "correct-horse-battery"}
+    )
+    assert response.status_code in (
+        200,
+        429,
+    )  # …and after 5 failures even the right password is refused for now
     assert "too many" in response.content.decode().lower()
     assert AuditEvent.objects.filter(tenant=own.tenant, action="auth.sign_in_failed").count() >= 5

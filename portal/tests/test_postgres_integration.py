@@ -1,0 +1,164 @@
+"""Against a real PostgreSQL: the whole migration set, the append-only audit trigger, and a chain that two
+concurrent writers cannot fork.
+
+Everything Django-side runs in `manage.py` subprocesses with DATABASE_URL pointing at a fresh database;
+the test itself talks to PostgreSQL with psycopg only (pytest-django's test database is not involved).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import psycopg
+import pytest
+
+from portal.testing import services
+from portal.testing.fixtures import gantry_var_dir, new_postgres_database, postgres_dsn  # noqa: F401
+
+pytestmark = [pytest.mark.integration, pytest.mark.postgres]
+
+SEED = """
+from runs.audit import audit_record
+from tenants.models import Tenant
+
+tenant = Tenant.objects.create(name="Trigger Corp", slug="trigger-corp")
+ids = [audit_record(tenant=tenant, action="test.event", summary=f"event {i}").pk for i in range(3)]
+audit_record(tenant=None, action="test.platform", summary="a platform event")
+emit({"tenant": tenant.pk, "ids": ids})
+"""
+
+WRITER = """
+import os
+import time
+from pathlib import Path
+
+from runs.audit import audit_record
+from tenants.models import Tenant
+
+tenant = Tenant.objects.get(slug=os.environ["T_SLUG"])
+writer, count = os.environ["T_WRITER"], int(os.environ["T_COUNT"])
+Path(os.environ["T_READY"]).touch()
+go, deadline = Path(os.environ["T_GO"]), time.monotonic() + 120
+while not go.exists():
+    if time.monotonic() > deadline:
+        raise SystemExit("no start signal")
+    time.sleep(0.002)
+for i in range(count):
+    audit_record(tenant=tenant, action="test.concurrent", summary=f"{writer} #{i}", data={"writer": writer})
+    time.sleep(0.003)
+emit({"writer": writer, "done": count})
+"""
+
+
+@pytest.fixture
+def migrated(new_postgres_database, gantry_var_dir):
+    """(DSN, env) of a fresh database on which `manage.py migrate` ran every migration."""
+    dsn = new_postgres_database()
+    env = {"DATABASE_URL": dsn, "GANTRY_VAR_DIR": str(gantry_var_dir)}
+    services.run_manage(["migrate", "--noinput"], env)
+    return dsn, env
+
+
+def test_every_migration_applies_to_a_fresh_database(migrated):
+    dsn, env = migrated
+    result = services.run_manage(["migrate", "--check", "--noinput"], env, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr  # nothing left unapplied
+    with psycopg.connect(dsn) as conn:
+        triggers = {
+            row[0]
+            for row in conn.execute(
+                "SELECT tgname FROM pg_trigger WHERE tgrelid = 'runs_auditevent'::regclass AND NOT tgisinternal"
+            )
+        }
+    assert triggers == {"runs_auditevent_no_update_delete", "runs_auditevent_no_truncate"}
+
+
+@pytest.mark.parametrize(
+    ("statement", "operation"),
+    [
+        ("UPDATE runs_auditevent SET summary = 'tampered' WHERE id = %(id)s", "UPDATE"),
+        ("UPDATE runs_auditevent SET summary = summary", "UPDATE"),
+        ("DELETE FROM runs_auditevent WHERE id = %(id)s", "DELETE"),
+        ("DELETE FROM runs_auditevent", "DELETE"),
+        ("TRUNCATE runs_auditevent", "TRUNCATE"),
+    ],
+)
+def test_the_trigger_refuses_to_change_audit_rows(migrated, statement, operation):
+    dsn, env = migrated
+    seeded = services.manage_shell(SEED, env)
+
+    def snapshot(conn):
+        return conn.execute("SELECT id, chain, seq, summary, hash FROM runs_auditevent ORDER BY id").fetchall()
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        before = snapshot(conn)
+        assert len(before) == 4
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match=rf"append-only \({operation} refused\)"):
+            conn.execute(statement, {"id": seeded["ids"][1]})
+        assert snapshot(conn) == before
+
+    verified = services.run_manage(["verify_audit"], env, check=False)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert f"chain {seeded['tenant']}: ok (3 events)" in verified.stdout
+    assert "chain platform: ok (1 events)" in verified.stdout
+    assert "2 chain(s) verified" in verified.stdout
+
+
+def test_concurrent_writers_never_fork_the_chain(migrated, tmp_path):
+    """Two processes append 50 events each to one tenant's chain at once: seq 1..100, links intact."""
+    dsn, env = migrated
+    tenant = services.manage_shell(
+        'from tenants.models import Tenant\nemit(Tenant.objects.create(name="Race", slug="race").pk)', env
+    )
+    go = tmp_path / "go"
+    writers = []
+    for name in ("a", "b"):
+        ready = tmp_path / f"ready-{name}"
+        writer_env = services.child_env(
+            {**env, "T_SLUG": "race", "T_WRITER": name, "T_COUNT": "50", "T_READY": str(ready), "T_GO": str(go)}
+        )
+        prelude = (
+            f"import json as _json\nRESULT_MARKER = {services.RESULT_MARKER!r}\n"
+            "def emit(value):\n    print(RESULT_MARKER + _json.dumps(value), flush=True)\n"
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "manage.py", "shell", "--no-imports", "-c", prelude + WRITER],
+            cwd=services.BASE_DIR,
+            env=writer_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        writers.append((proc, ready))
+    try:
+        deadline = time.monotonic() + 120
+        while not all(ready.exists() for _, ready in writers):
+            assert all(proc.poll() is None for proc, _ in writers), [p.communicate() for p, _ in writers]
+            assert time.monotonic() < deadline, "writers did not start"
+            time.sleep(0.02)
+        go.touch()
+        for proc, _ in writers:
+            out, err = proc.communicate(timeout=180)
+            assert proc.returncode == 0, f"writer failed:\n{out}\n{err}"
+    finally:
+        for proc, _ in writers:
+            services.stop_process(proc, timeout=5)
+
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT seq, data->>'writer' FROM runs_auditevent WHERE chain = %s ORDER BY seq", (str(tenant),)
+        ).fetchall()
+        head = conn.execute("SELECT seq FROM runs_auditchainhead WHERE chain = %s", (str(tenant),)).fetchone()
+    assert [seq for seq, _ in rows] == list(range(1, 101))
+    assert head == (100,)
+    order = [writer for _, writer in rows]
+    assert order.count("a") == order.count("b") == 50
+    switches = sum(1 for previous, current in zip(order, order[1:], strict=False) if previous != current)
+    assert switches >= 2, f"the writers did not interleave, so the test proved nothing: {order}"
+
+    verified = services.run_manage(["verify_audit", "--chain", str(tenant)], env, check=False)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert f"chain {tenant}: ok (100 events)" in verified.stdout
