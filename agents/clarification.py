@@ -88,7 +88,7 @@ def estimated_scope(intent: Intent) -> dict[str, int | None]:
     scope: dict[str, int | None] = {}
     for resource in intent.resources:
         key = resource.type.value
-        if resource.count is None or key in scope and scope[key] is None:
+        if resource.count is None or (key in scope and scope[key] is None):
             scope[key] = None
         else:
             scope[key] = (scope.get(key) or 0) + resource.count
@@ -118,10 +118,13 @@ def questions_for(intent: Intent, *, config=None) -> list[Question]:
     """The questions to ask before this intent can be carried out, most important first."""
     questions: dict[str, Question] = {}
     scope = describe_scope(intent)
+    config_region = getattr(config, "region", None) if config is not None else None
     for ambiguity in intent.ambiguities:
         name = ambiguity.field
         if name in questions:
             continue
+        if name == "region" and config_region and "not an AWS region" not in ambiguity.question:
+            continue  # "no region given": the config's default answers it
         question = Question(name, ambiguity.question, list(ambiguity.options), scope=scope)
         if name == "region":
             question.options = _region_options(config, ambiguity.options)
@@ -144,16 +147,15 @@ def questions_for(intent: Intent, *, config=None) -> list[Question]:
             question.hint = "the request again, in other words"
         questions[name] = question
 
-    if intent.action in _CHANGE_ACTIONS and intent.region is None and "region" not in questions:
-        default = getattr(config, "region", None) if config is not None else None
-        if not default:
-            questions["region"] = Question(
-                "region",
-                "Which AWS region should this go in?",
-                _region_options(config, []),
-                hint="an AWS region code such as ap-south-1",
-                scope=f"where {scope} will be created",
-            )
+    needs_region = intent.action in _CHANGE_ACTIONS and intent.region is None and not config_region
+    if needs_region and "region" not in questions:
+        questions["region"] = Question(
+            "region",
+            "Which AWS region should this go in?",
+            _region_options(config, []),
+            hint="an AWS region code such as ap-south-1",
+            scope=f"where {scope} will be created",
+        )
     if intent.action == Action.CREATE and "count" not in questions:
         missing = [r for r in intent.resources if r.count is None]
         if missing:
@@ -177,6 +179,11 @@ def _validate(question: Question, raw: Any, config) -> str:
     value = str(raw).strip()
     if len(value) > 300:
         raise ClarificationError("That answer is too long.", field=question.field)
+    if question.field == "targets" and value in (TAG_TARGETS, NAMED_TARGETS):
+        raise ClarificationError(
+            "Give the tag as key=value (for example env=staging) or the resource's name or id.",
+            field="targets",
+        )
     if value in question.options:
         return value
     lowered = {option.lower(): option for option in question.options}
@@ -185,7 +192,9 @@ def _validate(question: Question, raw: Any, config) -> str:
     if question.field == "region":
         code = value.lower()
         if not REGION_RE.match(code):
-            raise ClarificationError(f"'{value}' is not an AWS region code (like ap-south-1).", field="region")
+            raise ClarificationError(
+                f"'{value}' is not an AWS region code (like ap-south-1).", field="region"
+            )
         account = _account(config)
         if account is not None and code not in account.regions:
             raise ClarificationError(
@@ -195,14 +204,11 @@ def _validate(question: Question, raw: Any, config) -> str:
         return code
     if question.field == "count":
         if not value.isdigit() or not 1 <= int(value) <= MAX_COUNT:
-            raise ClarificationError(f"The count must be a whole number from 1 to {MAX_COUNT}.", field="count")
+            raise ClarificationError(
+                f"The count must be a whole number from 1 to {MAX_COUNT}.", field="count"
+            )
         return str(int(value))
     if question.field == "targets":
-        if value in (TAG_TARGETS, NAMED_TARGETS):
-            raise ClarificationError(
-                "Give the tag as key=value (for example env=staging) or the resource's name or id.",
-                field="targets",
-            )
         if _TAG_RE.match(value) or _NAME_RE.match(value):
             return value
         raise ClarificationError(
@@ -263,7 +269,9 @@ def apply_answers(intent: Intent, answers: dict[str, Any], *, config=None) -> In
             assumptions[:] = [a for a in assumptions if not a.startswith("no region given")]
         elif name == "count":
             for resource in data["resources"]:
-                if resource["count"] is None or intent.action == Action.CREATE and len(data["resources"]) == 1:
+                if resource["count"] is None or (
+                    intent.action == Action.CREATE and len(data["resources"]) == 1
+                ):
                     resource["count"] = int(value)
         elif name == "budget.currency":
             budget = _budget_from_text(intent.raw_text, value)

@@ -26,8 +26,8 @@ __all__ = [
     "IntentCommit",
     "Regret",
     "belief",
-    "build_commit",
     "budget_daily_usd",
+    "build_commit",
     "snapshot_estimator",
 ]
 
@@ -90,10 +90,12 @@ class IntentCommit:
     open_questions: list[str]
     region: str | None
     environment: str | None
+    notes: list[str] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
 
     @property
     def ready(self) -> bool:
-        return not self.open_questions
+        return not self.open_questions and not self.refusals
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -107,6 +109,8 @@ class IntentCommit:
             "open_questions": list(self.open_questions),
             "region": self.region,
             "environment": self.environment,
+            "notes": list(self.notes),
+            "refusals": list(self.refusals),
         }
 
 
@@ -181,7 +185,13 @@ def snapshot_estimator(intent: Intent, specs: list[dict[str, Any]]) -> CostEstim
             engine = params.get("engine") or "postgres"
             klass = params.get("instance_class") or "db.t3.medium"
             nodes = 2 if params.get("multi_az", True) else 1
-            add(f"RDS {engine} {klass}" + (" (multi-AZ)" if nodes == 2 else ""), "rds", region, f"{engine}/{klass}", nodes)
+            add(
+                f"RDS {engine} {klass}" + (" (multi-AZ)" if nodes == 2 else ""),
+                "rds",
+                region,
+                f"{engine}/{klass}",
+                nodes,
+            )
             storage = int(params.get("allocated_storage") or 20) * nodes
             add(f"{storage} GB database storage", "rds_storage", region, "gp3", storage, hours=False)
             add("KMS key", "kms", region, "key", hours=False)
@@ -217,8 +227,21 @@ _VERBS = {
 }
 
 
+_LABELS = {
+    "ec2_instance": "EC2 instance",
+    "alb": "application load balancer",
+    "nlb": "network load balancer",
+    "asg": "Auto Scaling group",
+    "rds_instance": "RDS database",
+    "s3_bucket": "S3 bucket",
+    "eks_cluster": "EKS cluster",
+    "lambda_function": "Lambda function",
+    "vpc": "VPC",
+}
+
+
 def _resource_phrase(resource) -> str:
-    label = resource.type.value.replace("_", " ")
+    label = _LABELS.get(resource.type.value, resource.type.value.replace("_", " "))
     detail = resource.instance_type or resource.instance_class or resource.engine or ""
     count = resource.count
     parts = [str(count)] if count is not None else ["all matching"]
@@ -234,11 +257,15 @@ def summary_sentence(intent: Intent, *, config=None, specs: list[dict[str, Any]]
     verb = _VERBS.get(intent.action, "Handle")
     if intent.action == Action.OPERATE and intent.operation:
         verb = intent.operation.replace("_", " ").capitalize()
-    things = ", ".join(_resource_phrase(r) for r in intent.resources) or "the requested resources"
+    behind_alb = "behind_alb" in intent.constraints and intent.action == Action.CREATE
+    shown = [
+        r for r in intent.resources if not (behind_alb and r.type.value == "alb" and r.count in (None, 1))
+    ]
+    things = ", ".join(_resource_phrase(r) for r in shown) or "the requested resources"
     if intent.action == Action.QUERY:
         things = f"{intent.domain.value} information" + (f" about {things}" if intent.resources else "")
     sentence = f"{verb} {things}"
-    if "behind_alb" in intent.constraints and intent.action == Action.CREATE:
+    if behind_alb:
         sentence += " behind an application load balancer"
     region = intent.region or (config.region if config is not None else None)
     if region:
@@ -286,7 +313,7 @@ def regrets_for(
             )
         )
     env = config.env if config is not None else None
-    if env == "prod" or intent.environment is not None and intent.environment.value == "prod":
+    if env == "prod" or (intent.environment is not None and intent.environment.value == "prod"):
         regrets.append(Regret("prod", "This changes a production environment.", "danger"))
     if intent.environment is not None and env is not None and intent.environment.value != env:
         regrets.append(
@@ -328,7 +355,9 @@ def regrets_for(
                     )
                 )
         elif intent.budget is not None:
-            asked = budget_daily_usd(intent.budget.amount, intent.budget.currency.value, intent.budget.period, rates)
+            asked = budget_daily_usd(
+                intent.budget.amount, intent.budget.currency.value, intent.budget.period, rates
+            )
             ratio = asked / limit_usd
             if ratio > 1:
                 regrets.append(
@@ -391,8 +420,6 @@ def build_commit(
     cost = resolve_estimate(estimate, intent, specs)
     region = intent.region or (config.region if config is not None else None)
     assumptions = list(intent.assumptions)
-    if answer is not None:
-        assumptions.extend(note for note in answer.notes if note not in assumptions)
     if intent.region is None and config is not None and intent.action in (Action.CREATE, Action.MODIFY):
         assumptions.append(f"region taken from config '{config.name}' ({config.region})")
     return IntentCommit(
@@ -405,7 +432,11 @@ def build_commit(
         regrets=regrets_for(intent, config=config, specs=specs, estimate=cost, rates=rates),
         open_questions=[q.question for q in questions_for(intent, config=config)],
         region=region,
-        environment=config.env if config is not None else (intent.environment.value if intent.environment else None),
+        environment=config.env
+        if config is not None
+        else (intent.environment.value if intent.environment else None),
+        notes=list(getattr(answer, "notes", None) or []),
+        refusals=list(getattr(answer, "refusals", None) or []),
     )
 
 

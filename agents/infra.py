@@ -94,7 +94,9 @@ def stacks_for(intent: Intent) -> tuple[list[tuple[str, Resource | None]], list[
                 unsupported.append(kind)
             continue
         if stack == "web_tier":
-            if web is None or (resource.type == ResourceType.EC2_INSTANCE and web.type != ResourceType.EC2_INSTANCE):
+            if web is None or (
+                resource.type == ResourceType.EC2_INSTANCE and web.type != ResourceType.EC2_INSTANCE
+            ):
                 web = resource
             continue
         copies = max(1, len(resource.names), resource.count or 1) if intent.action == Action.CREATE else 1
@@ -110,7 +112,7 @@ def _slug(text: str, limit: int, *, bucket: bool = False) -> str:
     value = re.sub(allowed, "-", text.lower())
     value = re.sub(r"-{2,}", "-", value).strip("-.")
     value = value[:limit].rstrip("-.")
-    if not value or not value[0].isalpha() and not bucket:
+    if not value or (not value[0].isalpha() and not bucket):
         value = ("g-" + value)[:limit].rstrip("-")
     return value
 
@@ -184,7 +186,7 @@ def intent_parameters(intent: Intent, stack: str, resource: Resource | None) -> 
 
 def _normalise(stack: str, params: dict[str, Any], refusals: list[str]) -> None:
     if stack == "data_tier" and "engine" in params:
-        engine = _ENGINES.get(str(params["engine"]).lower(), None)
+        engine = _ENGINES.get(str(params["engine"]).lower())
         if engine is None:
             refusals.append(
                 f"The curated database blueprint runs PostgreSQL or MySQL, not {params['engine']}."
@@ -392,10 +394,13 @@ class InfraAgent:
             base, blueprint_info = self._defaults(intent, context, stack_name)
             if blueprint_info and chosen_blueprint is None:
                 chosen_blueprint = blueprint_info
-            if intent.action == Action.CREATE:
-                parameters = {**base, **stated}
-            else:
-                parameters = dict(stated)
+            if (
+                "engine" in stated
+                and "engine_version" not in stated
+                and base.get("engine") != stated["engine"]
+            ):
+                base.pop("engine_version", None)  # the blueprint's version is for its own engine
+            parameters = {**base, **stated} if intent.action == Action.CREATE else dict(stated)
             _normalise(stack_name, parameters, refusals)
             stack = STACKS[stack_name]
             name = self._name(stack_name, resource, context, index, seen_names)
@@ -419,8 +424,14 @@ class InfraAgent:
                 notes.append(f"{stack_name}: the platform fills in {', '.join(stack.platform_inputs)}.")
         if len(specs) > 1:
             notes.append(f"This request spans {len(specs)} stacks; each is planned and approved on its own.")
-        if intent.action != Action.CREATE and not any(r.names for r in intent.resources) and not intent.filters:
-            notes.append(f"Acts on the stack in workspace {getattr(context.config, 'workspace', None) or '(none)'}.")
+        if (
+            intent.action != Action.CREATE
+            and not any(r.names for r in intent.resources)
+            and not intent.filters
+        ):
+            notes.append(
+                f"Acts on the stack in workspace {getattr(context.config, 'workspace', None) or '(none)'}."
+            )
 
         estimate = resolve_estimate(context.estimator, intent, specs) if context.estimator else None
         more_refusals, more_notes = check_constraints(intent, context, specs, estimate=estimate)
@@ -479,7 +490,9 @@ class InfraAgent:
                     "score": round(best.score, 3),
                     "platform": best.blueprint.tenant_id is None,
                     "alternatives": [
-                        {"slug": m.blueprint.slug, "score": round(m.score, 3)} for m in matches if m is not best
+                        {"slug": m.blueprint.slug, "score": round(m.score, 3)}
+                        for m in matches
+                        if m is not best
                     ],
                 }
                 return dict(best.version.spec.get("parameters", {})), info

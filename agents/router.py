@@ -60,7 +60,9 @@ def choose_agent(intent: Intent, agents: list[Agent] | None = None) -> Agent:
     return _FALLBACK
 
 
-def route(intent: Intent, context: AgentContext | None = None, *, agents: list[Agent] | None = None) -> AgentAnswer:
+def route(
+    intent: Intent, context: AgentContext | None = None, *, agents: list[Agent] | None = None
+) -> AgentAnswer:
     agent = choose_agent(intent, agents)
     if isinstance(agent, NotAvailable) and intent.domain == Domain.INFRA:
         return AgentAnswer(

@@ -89,7 +89,7 @@ def blueprint_create_from_spec(
     source_run_id: int | None = None,
     source_sha256: str | None = None,
 ) -> Blueprint:
-    """"Save as blueprint": a draft tenant blueprint with version 1 holding the portable part of
+    """ "Save as blueprint": a draft tenant blueprint with version 1 holding the portable part of
     ``spec`` (see ``blueprint_spec``). ``source_sha256`` is the rendered source's digest when known,
     else the digest of the stored spec."""
     _require(user, tenant, "blueprint.create")
@@ -159,7 +159,9 @@ def blueprint_add_version(
     return version
 
 
-def blueprint_approve(*, blueprint: Blueprint, user, version: BlueprintVersion | None = None) -> BlueprintVersion:
+def blueprint_approve(
+    *, blueprint: Blueprint, user, version: BlueprintVersion | None = None
+) -> BlueprintVersion:
     """Approve ``version`` (default: the latest). The blueprint becomes reusable with the approved
     version's parameters as its defaults. Refuses self-approval when the tenant forbids it."""
     _require(user, blueprint.tenant, "blueprint.approve")

@@ -36,7 +36,9 @@ STACKS: dict[str, Stack] = {
     "web_tier": Stack(
         name="web_tier",
         title="Web tier (VPC + ALB + Auto Scaling group of EC2 instances)",
-        resource_types=frozenset({"vpc", "subnet", "alb", "asg", "ec2_instance", "security_group", "nat_gateway"}),
+        resource_types=frozenset(
+            {"vpc", "subnet", "alb", "asg", "ec2_instance", "security_group", "nat_gateway"}
+        ),
         primary_services=("ec2", "elasticloadbalancing", "autoscaling"),
         supporting_services=("kms", "logs", "iam"),
         name_parameter="name",

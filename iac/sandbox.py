@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +18,10 @@ if TYPE_CHECKING:
     from moto.server import ThreadedMotoServer
 
 logger = logging.getLogger(__name__)
+
+# The curated modules attach AWS managed IAM policies (SSM, RDS monitoring, EKS); moto only knows them when
+# told to load them, which it reads when its IAM backend is first created.
+os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 
 SANDBOX_ACCESS_KEY = "test"  # moto accepts any credentials; these are placeholders, not secrets
 SANDBOX_SECRET_KEY = "test"  # noqa: S105
@@ -46,6 +51,7 @@ PROVIDER_ENDPOINT_KEYS = (
     "sqs",
     "ssm",
     "sts",
+    "wafv2",
 )
 
 

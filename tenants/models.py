@@ -7,10 +7,12 @@ the tenant scope, so a view cannot forget it.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -51,6 +53,17 @@ class Tenant(models.Model):
     forbid_self_approval = models.BooleanField(
         default=True, help_text="A requester cannot approve their own run."
     )
+    checkov_skip_checks = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Checkov checks this tenant skips, each with its reason: {"CKV_AWS_91": "why"}.',
+    )
+    checkov_severity_threshold = models.CharField(
+        max_length=8,
+        blank=True,
+        choices=[("low", "Low"), ("medium", "Medium"), ("high", "High"), ("critical", "Critical")],
+        help_text="Checkov findings below this severity do not block (empty: every finding blocks).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -58,6 +71,18 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        skips = self.checkov_skip_checks
+        if not isinstance(skips, dict) or not all(
+            re.fullmatch(r"CKV2?_[A-Z0-9]+_\d+", str(check)) and isinstance(reason, str) and reason.strip()
+            for check, reason in skips.items()
+        ):
+            raise ValidationError(
+                {
+                    "checkov_skip_checks": 'Use {"CKV_AWS_91": "reason", …}: a check id and a reason for each skip.'
+                }
+            )
 
 
 def memberships_allowing(user, action: str) -> models.QuerySet:

@@ -391,7 +391,14 @@ class TenantSettingsView(TenantMixin, FormView):
         from .models import Tenant
 
         return modelform_factory(
-            Tenant, fields=["name", "mfa_required_for_privileged", "forbid_self_approval"]
+            Tenant,
+            fields=[
+                "name",
+                "mfa_required_for_privileged",
+                "forbid_self_approval",
+                "checkov_severity_threshold",
+                "checkov_skip_checks",
+            ],
         )
 
     def get_form_kwargs(self):

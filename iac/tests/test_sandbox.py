@@ -8,13 +8,6 @@ import pytest
 from iac import sandbox
 
 
-@pytest.fixture(scope="module")
-def endpoint():
-    server, url = sandbox.start_threaded()
-    yield url
-    server.stop()
-
-
 def _client(service: str, endpoint: str):
     return boto3.client(service, endpoint_url=endpoint, **_creds())
 

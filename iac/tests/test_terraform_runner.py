@@ -19,8 +19,7 @@ from iac.gates.base import Status
 from iac.gates.terraform_checks import fmt_gate, validate_gate
 from iac.redaction import MASK
 from iac.terraform import Category, TerraformError, TerraformRunner, classify
-
-PLUGIN_DIR = os.environ.get("TERRAFORM_PLUGIN_DIR") or "/opt/tf-plugins"
+from iac.tests.conftest import PLUGIN_DIR
 
 pytestmark = [
     pytest.mark.terraform,
@@ -52,13 +51,6 @@ def provider_block(endpoint: str) -> str:
   }}
 }}
 """
-
-
-@pytest.fixture(scope="module")
-def endpoint():
-    server, url = sandbox.start_threaded()
-    yield url
-    server.stop()
 
 
 @pytest.fixture

@@ -269,16 +269,24 @@ def database_dsn(server_dsn: str, name: str) -> str:
     return server_dsn.rsplit("/", 1)[0] + "/" + name
 
 
-def create_database(server_dsn: str, name: str | None = None) -> str:
-    """CREATE DATABASE on the server; returns the new database's DSN."""
+def create_database(server_dsn: str, name: str | None = None, *, template: str | None = None) -> str:
+    """CREATE DATABASE on the server (a copy of `template` when given); returns the new database's DSN.
+
+    Copying a migrated template is much faster than migrating again; the template must have no
+    open connections while it is copied.
+    """
     import psycopg
     from psycopg import sql
 
     name = name or f"gantry_{uuid.uuid4().hex[:12]}"
-    if not _DB_NAME.match(name):
-        raise ValueError(f"unsafe database name {name!r}")
+    for value in (name, template):
+        if value is not None and not _DB_NAME.match(value):
+            raise ValueError(f"unsafe database name {value!r}")
+    statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        statement = sql.SQL("{} TEMPLATE {}").format(statement, sql.Identifier(template))
     with psycopg.connect(server_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        conn.execute(statement)
     return database_dsn(server_dsn, name)
 
 
@@ -443,7 +451,9 @@ def celery_worker(
             if not worker.alive():
                 raise ServiceError(f"celery worker exited with {proc.returncode}:\n{worker.log_tail()}")
             if time.monotonic() > deadline:
-                raise ServiceError(f"celery worker not ready within {ready_timeout:.0f}s:\n{worker.log_tail()}")
+                raise ServiceError(
+                    f"celery worker not ready within {ready_timeout:.0f}s:\n{worker.log_tail()}"
+                )
             time.sleep(0.2)
         yield worker
     finally:

@@ -1,0 +1,780 @@
+"""The gate pipeline: render → safety → fmt → init/validate → checkov (code) → plan → show -json → OPA →
+checkov (plan) → cost, in DESIGN.md's order.
+
+Every stage is timed and every gate's `GateResult` is kept. The first failing gate blocks the run and no
+later gate's result is reported; nothing that executes provider code (init, validate, plan) starts before
+the safety gate has passed, and plan does not start before every earlier gate has passed.
+
+Speed without changing the verdict: gates that only *read* run concurrently where the order allows it,
+and their results are still reported in gate order:
+- checkov (code) scans a snapshot of the rendered source while `terraform init` + `validate` run;
+- after `terraform show -json`, OPA, checkov (plan), cost and the plan JSON redaction run side by side
+  (a failing OPA gate discards the later verdicts);
+- the human plan text is `terraform plan`'s own (redacted) output, so no second `terraform show` starts
+  the provider again.
+
+Credentials: `tenants.aws.session_for_account(account).credentials.as_env()` (plus the region; in sandbox
+mode on top of `iac.sandbox.sandbox_env()`), registered with the run's redactor so they never surface in
+logs or plan renderings. Raw plan JSON is returned for gates and callers that need real values; what is
+stored or shown is `plan_json_redacted`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from iac.gates.base import Finding, GateResult, Severity, Status
+from iac.redaction import MASK, Redactor, run_redactor
+from iac.renderer import RenderError, RenderResult, render
+from iac.spec import CompositionSpec, canonical_json
+from iac.terraform import Category, TerraformResult, TerraformRunner, sha256_file
+
+if TYPE_CHECKING:
+    from iac.gates.cost import Budget
+    from tenants.models import AwsAccount, Config
+
+logger = logging.getLogger(__name__)
+
+PLAN_FILE = "plan.tfplan"
+DESTROY_PLAN_FILE = "destroy.tfplan"
+PLAN_JSON_FILE = "tfplan.json"  # raw plan JSON for checkov (plan); removed once scanned
+CHECKOV_SKIPS_FILE = Path(__file__).resolve().parent / "CHECKOV_SKIPS.md"
+
+STAGES = (
+    "render",
+    "safety",
+    "fmt",
+    "validate",  # terraform init + validate
+    "checkov_code",
+    "plan",
+    "show_json",
+    "opa",
+    "checkov_plan",
+    "cost",
+)
+CODE_STAGES = STAGES[: STAGES.index("plan")]
+GATE_ORDER = ("safety", "fmt", "validate", "checkov_code", "opa", "checkov_plan", "cost")
+
+
+class PipelineStatus:
+    PASSED = "passed"  # every gate passed (warnings need acknowledging); awaiting approval
+    NO_CHANGES = "no_changes"
+    BLOCKED = "blocked"  # a gate failed
+    FAILED = "failed"  # render, terraform or the sandbox failed
+    CANCELLED = "cancelled"
+    APPLIED = "applied"  # apply=True only (tests, CLI)
+
+
+@dataclass
+class Stage:
+    name: str
+    status: str  # ok, failed, blocked, skipped, cancelled
+    duration_ms: int = 0
+    detail: str = ""
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "duration_ms": self.duration_ms,
+            "detail": self.detail,
+        }
+
+
+@dataclass
+class PipelineResult:
+    status: str
+    spec_sha256: str = ""
+    workdir: str = ""
+    render: RenderResult | None = None
+    stages: list[Stage] = field(default_factory=list)
+    gates: list[GateResult] = field(default_factory=list)
+    blocked_by: str | None = None
+    error: str = ""
+    error_category: str | None = None
+    changes: bool | None = None
+    plan_file: str | None = None
+    plan_sha256: str | None = None
+    plan_json: dict | None = None  # raw: for gates and callers that need real values; never store it
+    plan_json_redacted: dict | None = None
+    plan_text: str = ""
+    gate_digest: str = ""
+    config_version: int | None = None
+    total_ms: int = 0
+    terraform: dict[str, dict] = field(default_factory=dict)  # stage -> TerraformResult.to_dict()
+    apply_result: TerraformResult | None = None
+
+    @property
+    def source_sha256(self) -> str:
+        return self.render.source_sha256 if self.render else ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status in (PipelineStatus.PASSED, PipelineStatus.APPLIED)
+
+    def gate(self, name: str) -> GateResult | None:
+        return next((g for g in self.gates if g.name == name), None)
+
+    def stage(self, name: str) -> Stage | None:
+        return next((s for s in self.stages if s.name == name), None)
+
+    def timings(self) -> dict[str, int]:
+        return {s.name: s.duration_ms for s in self.stages}
+
+    def to_dict(self, *, include_plan: bool = False) -> dict:
+        data = {
+            "status": self.status,
+            "blocked_by": self.blocked_by,
+            "error": self.error,
+            "error_category": self.error_category,
+            "spec_sha256": self.spec_sha256,
+            "source_sha256": self.source_sha256,
+            "plan_sha256": self.plan_sha256,
+            "gate_digest": self.gate_digest,
+            "config_version": self.config_version,
+            "changes": self.changes,
+            "workdir": self.workdir,
+            "plan_file": self.plan_file,
+            "total_ms": self.total_ms,
+            "stages": [s.to_dict() for s in self.stages],
+            "gates": [g.to_dict() for g in self.gates],
+            "render": self.render.to_dict() if self.render else None,
+        }
+        if include_plan:
+            data["plan_json_redacted"] = self.plan_json_redacted
+            data["plan_text"] = self.plan_text
+        return data
+
+
+# --- helpers ---------------------------------------------------------------------------------------------
+_VOLATILE_DETAIL_KEYS = re.compile(r"(_ms|_seconds|duration)$")
+
+
+def _stable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _stable(v) for k, v in value.items() if not _VOLATILE_DETAIL_KEYS.search(str(k))}
+    if isinstance(value, list):
+        return [_stable(v) for v in value]
+    return value
+
+
+def gate_digest(gates: Iterable[GateResult | dict]) -> str:
+    """sha256 over the canonical gate results (timings left out): what an approval records."""
+    items = []
+    for gate in gates:
+        data = gate.to_dict() if isinstance(gate, GateResult) else dict(gate)
+        data.pop("duration_ms", None)
+        items.append(_stable(data))
+    return hashlib.sha256(canonical_json(items).encode("utf-8")).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _platform_checkov_skips(stamp: float) -> dict[str, str]:
+    skips: dict[str, str] = {}
+    for line in CHECKOV_SKIPS_FILE.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 3 and (m := re.match(r"^(CKV2?_[A-Z0-9]+_\d+)\b", cells[0])):
+            skips[m.group(1)] = cells[2]
+    return skips
+
+
+def platform_checkov_skips() -> dict[str, str]:
+    """Check id -> reason for the skips the curated modules carry (`iac/CHECKOV_SKIPS.md`).
+
+    The checkov gate ignores inline skip comments unless the platform lists them; the curated code's
+    documented skips are the platform's list. Tenant code cannot add to it: it only renders curated code.
+    """
+    try:
+        stamp = CHECKOV_SKIPS_FILE.stat().st_mtime
+    except OSError:
+        return {}
+    return dict(_platform_checkov_skips(stamp))
+
+
+def terraform_env(account: AwsAccount, region: str, *, run_id: int | str | None = None) -> dict[str, str]:
+    """Environment for terraform against `account`: assumed-role credentials only, never stored keys."""
+    from iac.sandbox import sandbox_env
+    from tenants.aws import session_for_account
+
+    env: dict[str, str] = {}
+    if account.mode == "sandbox":
+        env.update(sandbox_env(region))
+    env.update(session_for_account(account, run_id=run_id, region=region).credentials.as_env())
+    env.update({"AWS_REGION": region, "AWS_DEFAULT_REGION": region})
+    return env
+
+
+def _mask_marked(value: Any, marks: Any) -> Any:
+    """Mask the parts of `value` that Terraform's `*_sensitive` structure marks true."""
+    if marks is True:
+        if value is None:
+            return None
+        if isinstance(value, dict):
+            return {k: _mask_marked(v, True) for k, v in value.items()}
+        if isinstance(value, list):
+            return [_mask_marked(v, True) for v in value]
+        return MASK
+    if isinstance(marks, dict) and isinstance(value, dict):
+        return {k: _mask_marked(v, marks.get(k, False)) for k, v in value.items()}
+    if isinstance(marks, list) and isinstance(value, list):
+        return [_mask_marked(v, marks[i] if i < len(marks) else False) for i, v in enumerate(value)]
+    return value
+
+
+def _mask_module_values(module: Any) -> Any:
+    if not isinstance(module, dict):
+        return module
+    out = dict(module)
+    resources = []
+    for res in module.get("resources") or []:
+        res = dict(res)
+        if "values" in res:
+            res["values"] = _mask_marked(res["values"], res.get("sensitive_values", {}))
+        resources.append(res)
+    if "resources" in module:
+        out["resources"] = resources
+    if "child_modules" in module:
+        out["child_modules"] = [_mask_module_values(c) for c in module.get("child_modules") or []]
+    return out
+
+
+def _mask_values_doc(doc: Any) -> Any:
+    if not isinstance(doc, dict):
+        return doc
+    out = dict(doc)
+    if isinstance(doc.get("outputs"), dict):
+        out["outputs"] = {
+            name: {**o, "value": MASK} if isinstance(o, dict) and o.get("sensitive") else o
+            for name, o in doc["outputs"].items()
+        }
+    if "root_module" in doc:
+        out["root_module"] = _mask_module_values(doc["root_module"])
+    return out
+
+
+def redact_plan_json(plan: dict, redactor: Redactor | None = None) -> dict:
+    """A copy of `terraform show -json` safe to store and show (invariant 9).
+
+    Masks what the provider marks sensitive (`before_sensitive`/`after_sensitive`, `sensitive_values`,
+    sensitive outputs and variables), then every attribute with a known-sensitive name even when not
+    marked, registered runtime secrets, and secret-shaped strings (`Redactor.redact_json`).
+    """
+    redactor = redactor or run_redactor()
+    doc = dict(plan)
+    changes = []
+    for rc in plan.get("resource_changes") or []:
+        rc = dict(rc)
+        change = dict(rc.get("change") or {})
+        for side in ("before", "after"):
+            if side in change:
+                change[side] = _mask_marked(change[side], change.get(f"{side}_sensitive", False))
+        rc["change"] = change
+        changes.append(rc)
+    if "resource_changes" in plan:
+        doc["resource_changes"] = changes
+    if isinstance(plan.get("output_changes"), dict):
+        outputs = {}
+        for name, oc in plan["output_changes"].items():
+            oc = dict(oc)
+            for side in ("before", "after"):
+                if side in oc:
+                    oc[side] = _mask_marked(oc[side], oc.get(f"{side}_sensitive", False))
+            outputs[name] = oc
+        doc["output_changes"] = outputs
+    if isinstance(plan.get("planned_values"), dict):
+        doc["planned_values"] = _mask_values_doc(plan["planned_values"])
+    if isinstance(plan.get("prior_state"), dict):
+        doc["prior_state"] = {
+            **plan["prior_state"],
+            "values": _mask_values_doc(plan["prior_state"].get("values")),
+        }
+    sensitive_vars = {
+        name
+        for name, var in ((plan.get("configuration") or {}).get("root_module") or {})
+        .get("variables", {})
+        .items()
+        if isinstance(var, dict) and var.get("sensitive")
+    }
+    if isinstance(plan.get("variables"), dict):
+        doc["variables"] = {
+            name: {**v, "value": MASK} if name in sensitive_vars and isinstance(v, dict) else v
+            for name, v in plan["variables"].items()
+        }
+    return redactor.redact_json(doc)
+
+
+_PLAN_TEXT_MARKERS = (
+    "Terraform used the selected providers",
+    "Terraform will perform the following actions",
+    "No changes.",
+    "Changes to Outputs:",
+)
+
+
+def plan_text(lines: list[str]) -> str:
+    """The human plan rendering from `terraform plan`'s (already redacted) output, refresh noise dropped."""
+    for i, line in enumerate(lines):
+        if line.startswith(_PLAN_TEXT_MARKERS):
+            return "\n".join(lines[i:]).strip() + "\n"
+    return "\n".join(lines).strip() + "\n" if lines else ""
+
+
+class _Clock:
+    def __init__(self, result: PipelineResult) -> None:
+        self.result = result
+
+    def record(self, name: str, start: float, status: str = "ok", detail: str = "") -> Stage:
+        stage = Stage(name, status, int((time.perf_counter() - start) * 1000), detail)
+        self.result.stages.append(stage)
+        return stage
+
+
+def _snapshot(workdir: Path) -> Path:
+    """A copy of the rendered source for read-only scanners running while terraform writes .terraform/."""
+    target = Path(tempfile.mkdtemp(prefix="gantry-scan-")) / "src"
+    shutil.copytree(workdir, target, ignore=shutil.ignore_patterns(".terraform", "*.tfplan", PLAN_JSON_FILE))
+    return target
+
+
+def _checkov(target: Path, kind: str) -> GateResult:
+    from iac.gates.checkov import checkov_gate
+
+    return checkov_gate(target, kind=kind, skip_checks=platform_checkov_skips())  # type: ignore[arg-type]
+
+
+def _crashed(name: str, exc: BaseException) -> GateResult:
+    gate = GateResult(name=name, summary=f"{name} gate crashed")
+    gate.add(Finding(rule="gate-crashed", message=f"{type(exc).__name__}: {exc}", severity=Severity.CRITICAL))
+    return gate
+
+
+def _result_of(future: Future, name: str) -> GateResult:
+    try:
+        return future.result()
+    except Exception as exc:  # a gate that crashes fails closed
+        logger.exception("%s gate crashed", name)
+        return _crashed(name, exc)
+
+
+# --- code gates (shared with `manage.py iac_check`) -----------------------------------------------------
+class PrepareError(Exception):
+    """Getting ready to run terraform failed (credentials, state backend); the message is safe to show."""
+
+    def __init__(self, stage: str, message: str) -> None:
+        super().__init__(message)
+        self.stage = stage
+
+
+def run_code_gates(
+    workdir: Path,
+    result: PipelineResult,
+    *,
+    make_runner: Callable[[], TerraformRunner],
+    trusted_files: dict[str, str] | None,
+    allowed_module_roots: list[Path],
+    stages: Iterable[str] = CODE_STAGES,
+    snapshot: bool = True,
+) -> TerraformRunner | None:
+    """safety → fmt → init/validate ∥ checkov (code). Appends stages and gates.
+
+    `make_runner` is called only once the safety gate has passed (credentials are not even fetched for
+    code that fails it); it may raise PrepareError. Returns the runner, or None when blocked or failed.
+    `snapshot=False` scans `workdir` itself (when .terraform lives elsewhere, e.g. TF_DATA_DIR).
+    """
+    from iac.gates.safety import safety_gate
+    from iac.gates.terraform_checks import fmt_gate, validate_gate
+
+    wanted = set(stages)
+    clock = _Clock(result)
+
+    def blocked(gate: GateResult, start: float, duration_ms: int | None = None) -> bool:
+        result.gates.append(gate)
+        failed = gate.status == Status.FAIL
+        stage = clock.record(gate.name, start, "blocked" if failed else "ok", gate.summary)
+        if duration_ms is not None:
+            stage.duration_ms = duration_ms
+        if failed:
+            result.status, result.blocked_by = PipelineStatus.BLOCKED, gate.name
+        return failed
+
+    # Safety reads the raw HCL before anything runs provider code (invariant 6). It is never skipped.
+    start = time.perf_counter()
+    gate = safety_gate(workdir, allowed_module_roots=allowed_module_roots, trusted_files=trusted_files)
+    if blocked(gate, start):
+        return None
+
+    start = time.perf_counter()
+    try:
+        runner = make_runner()
+    except PrepareError as exc:
+        clock.record(exc.stage, start, "failed", str(exc))
+        result.status, result.error = PipelineStatus.FAILED, str(exc)
+        return None
+
+    # Checkov only reads files: it scans a snapshot while fmt, init and validate run.
+    checkov_future: Future | None = None
+    pool: ThreadPoolExecutor | None = None
+    scan_copy: Path | None = None
+    checkov_start = time.perf_counter()
+    if "checkov_code" in wanted:
+        scan_copy = _snapshot(workdir) if snapshot else None
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkov-code")
+        checkov_future = pool.submit(_checkov, scan_copy or workdir, "code")
+    try:
+        if "fmt" in wanted:
+            start = time.perf_counter()
+            if blocked(fmt_gate(runner), start):
+                return None
+        if "validate" in wanted:
+            start = time.perf_counter()
+            gate = validate_gate(runner, init=True)
+            init_ms = gate.details.get("init_ms")
+            if blocked(gate, start):
+                return None
+            if init_ms is not None:
+                result.stages[-1].detail += f" (init {init_ms} ms)"
+        if checkov_future is not None:
+            waited = time.perf_counter()
+            gate = _result_of(checkov_future, "checkov_code")
+            waited_ms = int((time.perf_counter() - waited) * 1000)
+            if blocked(gate, checkov_start, gate.duration_ms):
+                return None
+            result.stages[-1].detail += f" (overlapped fmt/init/validate; waited {waited_ms} ms more)"
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if scan_copy is not None:
+            shutil.rmtree(scan_copy.parent, ignore_errors=True)
+    return runner
+
+
+# --- the pipeline ----------------------------------------------------------------------------------------
+def run_pipeline(
+    spec: CompositionSpec,
+    *,
+    account: AwsAccount,
+    config: Config | None,
+    workdir: str | Path,
+    on_line: Callable[[str], None] | None = None,
+    request_budget: Budget | None = None,
+    cancel_event: threading.Event | None = None,
+    stages: Iterable[str] = STAGES,
+    apply: bool = False,
+    run_id: int | str | None = None,
+    timeout: float | None = None,
+    redactor: Redactor | None = None,
+) -> PipelineResult:
+    """Render, gate and plan `spec` in `workdir` (must be missing or empty); see the module docstring.
+
+    `stages` limits what runs (render and safety always run); a run with skipped gates can never be
+    applied. `apply=True` applies the plan when every gate passed (tests and the CLI; the portal applies
+    through an approval instead).
+    """
+    wanted = set(stages)
+    unknown = wanted - set(STAGES)
+    if unknown:
+        raise ValueError(f"unknown stage(s): {', '.join(sorted(unknown))}")
+    overall = time.perf_counter()
+    workdir = Path(workdir)
+    result = PipelineResult(status=PipelineStatus.PASSED, spec_sha256=spec.sha256(), workdir=str(workdir))
+    result.config_version = getattr(config, "version", None)
+    clock = _Clock(result)
+    redactor = redactor or run_redactor()
+
+    def finish() -> PipelineResult:
+        result.gate_digest = gate_digest(result.gates)
+        result.total_ms = int((time.perf_counter() - overall) * 1000)
+        return result
+
+    def cancelled(stage: str) -> bool:
+        if cancel_event is not None and cancel_event.is_set():
+            result.status, result.error = PipelineStatus.CANCELLED, f"cancelled before {stage}"
+            result.stages.append(Stage(stage, "cancelled"))
+            return True
+        return False
+
+    def failed(
+        stage: str, start: float, tf: TerraformResult | None = None, message: str = ""
+    ) -> PipelineResult:
+        if tf is not None and tf.category == Category.CANCELLED:
+            result.status = PipelineStatus.CANCELLED
+        else:
+            result.status = PipelineStatus.FAILED
+        result.error = message or (tf.message if tf else "") or f"{stage} failed"
+        result.error_category = str(tf.category) if tf is not None and tf.category else None
+        clock.record(stage, start, "failed", result.error)
+        return finish()
+
+    # 1. render
+    start = time.perf_counter()
+    try:
+        rendered = render(spec, workdir, account=account)
+    except (RenderError, OSError) as exc:
+        return failed("render", start, message=f"render failed: {exc}")
+    result.render = rendered
+    clock.record("render", start, detail=f"{len(rendered.files)} files, source {rendered.source_sha256[:12]}")
+
+    # 2-5. safety, then (credentials, state backend) fmt, init/validate ∥ checkov (code)
+    if cancelled("safety"):
+        return finish()
+    env: dict[str, str] = {}
+
+    def make_runner() -> TerraformRunner:
+        try:
+            env.update(terraform_env(account, spec.region, run_id=run_id))
+        except Exception as exc:  # AwsAccessError, sandbox down
+            raise PrepareError("credentials", f"cannot reach the account: {exc}") from exc
+        from iac.state import StateBackendError, ensure_backend
+
+        try:  # sandbox: created on first use; real accounts: checked
+            ensure_backend(spec.backend, account=account, endpoint=spec.sandbox_endpoint)
+        except StateBackendError as exc:
+            raise PrepareError("state_backend", str(exc)) from exc
+        return TerraformRunner(
+            workdir, env=env, on_line=on_line, cancel_event=cancel_event, timeout=timeout, redactor=redactor
+        )
+
+    runner = run_code_gates(
+        workdir,
+        result,
+        make_runner=make_runner,
+        trusted_files=rendered.trusted_files,
+        allowed_module_roots=[],  # the curated code is copied in: nothing outside the work dir
+        stages=wanted,
+    )
+    if runner is None:
+        return finish()
+    if "plan" not in wanted:
+        return finish()
+
+    # 6. plan
+    if cancelled("plan"):
+        return finish()
+    start = time.perf_counter()
+    plan_lines: list[str] = []
+
+    def collect(line: str) -> None:
+        plan_lines.append(line)
+        if on_line is not None:
+            on_line(line)
+
+    runner.on_line = collect  # the plan's own (redacted) rendering is the plan text: no second `show`
+    try:
+        plan = runner.plan(PLAN_FILE)
+    finally:
+        runner.on_line = on_line
+    result.terraform["plan"] = plan.to_dict()
+    result.plan_text = plan_text(plan_lines)
+    if not plan.ok:
+        return failed("plan", start, plan)
+    result.changes = plan.changes
+    result.plan_file = str(workdir / PLAN_FILE)
+    result.plan_sha256 = plan.plan_sha256
+    clock.record("plan", start, detail="changes" if plan.changes else "no changes")
+
+    # 7. show -json (raw: the gates need real values)
+    start = time.perf_counter()
+    shown = runner.show_json(PLAN_FILE)
+    if not shown.ok:
+        return failed("show_json", start, shown)
+    result.plan_json = shown.json
+    clock.record("show_json", start)
+
+    # 8-10. OPA, checkov (plan), cost and the text rendering side by side; verdicts in gate order.
+    post = [name for name in ("opa", "checkov_plan", "cost") if name in wanted]
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="gantry-gates") as pool:
+        started = time.perf_counter()
+        futures: dict[str, Future] = {}
+        plan_json_path = workdir / PLAN_JSON_FILE
+        if "opa" in post:
+            from iac.gates.opa import opa_gate
+            from iac.policy_data import policy_data
+
+            data = policy_data(account=account, config=config, region=spec.region)
+            futures["opa"] = pool.submit(opa_gate, shown.json, data)
+        if "checkov_plan" in post:
+            plan_json_path.write_text(json.dumps(shown.json), encoding="utf-8")
+            plan_json_path.chmod(0o600)
+            futures["checkov_plan"] = pool.submit(_checkov, plan_json_path, "plan")
+        if "cost" in post:
+            from iac.gates.cost import cost_gate
+
+            futures["cost"] = pool.submit(
+                cost_gate,
+                shown.json,
+                region=spec.region,
+                request_budget=request_budget,
+                account_daily_limit=account.daily_budget,
+                account_monthly_limit=account.monthly_budget,
+                currency=account.budget_currency or "USD",
+            )
+        # Redact while the gates run.
+        redact_start = time.perf_counter()
+        result.plan_json_redacted = redact_plan_json(shown.json, redactor)
+        redact_ms = int((time.perf_counter() - redact_start) * 1000)
+        try:
+            for name in post:
+                gate = _result_of(futures[name], name)
+                result.gates.append(gate)
+                elapsed = int((time.perf_counter() - started) * 1000)
+                stage = Stage(
+                    name, "ok", gate.duration_ms, f"{gate.summary} (done {elapsed} ms after show_json)"
+                )
+                result.stages.append(stage)
+                if gate.status == Status.FAIL:
+                    stage.status = "blocked"
+                    result.status, result.blocked_by = PipelineStatus.BLOCKED, name
+                    for other in futures.values():
+                        other.cancel()
+                    break
+            result.stages.append(Stage("redact_plan", "ok", redact_ms, "overlapped the post-plan gates"))
+        finally:
+            for future in futures.values():
+                if not future.cancelled():
+                    with contextlib.suppress(Exception):  # already reported through _result_of
+                        future.result()
+            plan_json_path.unlink(missing_ok=True)
+        post_ms = int((time.perf_counter() - started) * 1000)
+    result.stages.append(Stage("post_plan_wall", "ok", post_ms, "opa ∥ checkov_plan ∥ cost ∥ redaction"))
+    if result.status == PipelineStatus.BLOCKED:
+        return finish()
+    if not plan.changes:
+        result.status = PipelineStatus.NO_CHANGES
+        return finish()
+
+    skipped = [name for name in STAGES if name not in wanted]
+    if apply:
+        if skipped:
+            result.error = f"not applied: stages skipped ({', '.join(skipped)})"
+            return finish()
+        start = time.perf_counter()
+        applied = apply_plan(
+            workdir,
+            PLAN_FILE,
+            result.plan_sha256 or "",
+            account=account,
+            region=spec.region,
+            run_id=run_id,
+            on_line=on_line,
+            cancel_event=cancel_event,
+            redactor=redactor,
+            env=env,
+        )
+        result.apply_result = applied
+        result.terraform["apply"] = applied.to_dict()
+        if not applied.ok:
+            return failed("apply", start, applied)
+        clock.record("apply", start)
+        result.status = PipelineStatus.APPLIED
+    return finish()
+
+
+# --- apply and destroy -----------------------------------------------------------------------------------
+def apply_plan(
+    workdir: str | Path,
+    planfile: str,
+    expected_sha256: str,
+    *,
+    account: AwsAccount,
+    region: str,
+    run_id: int | str | None = None,
+    on_line: Callable[[str], None] | None = None,
+    cancel_event: threading.Event | None = None,
+    timeout: float | None = None,
+    redactor: Redactor | None = None,
+    env: dict[str, str] | None = None,
+) -> TerraformResult:
+    """`terraform apply <planfile>` only when the plan file still has the approved sha256."""
+    workdir = Path(workdir)
+    path = workdir / planfile
+    start = time.monotonic()
+    actual = sha256_file(path) if path.is_file() else None
+    if not expected_sha256 or actual != expected_sha256:
+        return TerraformResult(
+            command=["terraform", "apply", planfile],
+            exit_code=None,
+            duration_ms=int((time.monotonic() - start) * 1000),
+            ok=False,
+            category=Category.STALE_PLAN,
+            message=(
+                "no saved plan to apply"
+                if actual is None
+                else "plan file sha256 does not match the approved plan; refusing to apply"
+            ),
+            plan_sha256=actual,
+        )
+    runner = TerraformRunner(
+        workdir,
+        env=env if env is not None else terraform_env(account, region, run_id=run_id),
+        on_line=on_line,
+        cancel_event=cancel_event,
+        timeout=timeout,
+        redactor=redactor,
+    )
+    result = runner.apply(planfile)
+    if result.plan_sha256 != expected_sha256:  # swapped between our check and terraform reading it
+        result.ok, result.category = False, Category.STALE_PLAN
+        result.message = "plan file changed while applying"
+    return result
+
+
+def destroy(
+    workdir: str | Path,
+    *,
+    account: AwsAccount,
+    region: str,
+    run_id: int | str | None = None,
+    on_line: Callable[[str], None] | None = None,
+    timeout: float | None = None,
+) -> TerraformResult:
+    """Plan a destroy (`plan -destroy -out`) and apply exactly that plan (tests and sandbox cleanup)."""
+    env = terraform_env(account, region, run_id=run_id)
+    runner = TerraformRunner(Path(workdir), env=env, on_line=on_line, timeout=timeout)
+    planned = runner.plan(DESTROY_PLAN_FILE, destroy=True)
+    if not planned.ok:
+        return planned
+    return apply_plan(
+        workdir,
+        DESTROY_PLAN_FILE,
+        planned.plan_sha256 or "",
+        account=account,
+        region=region,
+        run_id=run_id,
+        on_line=on_line,
+        timeout=timeout,
+        env=env,
+    )
+
+
+__all__ = [
+    "CODE_STAGES",
+    "GATE_ORDER",
+    "STAGES",
+    "PipelineResult",
+    "PipelineStatus",
+    "PrepareError",
+    "Stage",
+    "apply_plan",
+    "destroy",
+    "gate_digest",
+    "plan_text",
+    "platform_checkov_skips",
+    "redact_plan_json",
+    "run_code_gates",
+    "run_pipeline",
+    "terraform_env",
+]

@@ -1,0 +1,135 @@
+"""The apply guard: apply exactly what was approved, at most once.
+
+Before an apply starts, `apply_begin` (one transaction, run row locked) re-checks against the run *and*
+every live approval: the stored plan file's sha256 (recomputed from storage), the rendered source's sha256
+(recomputed from the stored archive), the spec's sha256 (recomputed from the stored spec), the config's
+current version and the gate digest; plus the approval count and window. Any difference moves the run to
+`stale` (or `expired`) with the reasons. Passing inserts an `AppliedPlan` row (unique per workspace and
+plan sha256, one per run) and moves the run to `applying` in the same transaction: a second delivery of the
+apply task finds the run no longer `approved` (or the lease taken) and does nothing.
+"""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from . import artifacts
+from .models import AppliedPlan, ArtifactKind, Run
+from .services import spec_digest, transition
+from .states import RunStatus
+
+S = RunStatus
+
+
+class ApplyRefused(Exception):
+    def __init__(self, reasons: list[str], *, status: str = S.STALE) -> None:
+        self.reasons, self.status = reasons, status
+        super().__init__("Apply refused: " + "; ".join(reasons))
+
+
+def _stored_digest(run: Run, kind: str) -> str | None:
+    artifact = artifacts.latest(run, kind)
+    if artifact is None:
+        return None
+    try:
+        return artifacts.artifact_sha256(artifact)
+    except OSError:
+        return None
+
+
+def check_apply(run: Run, *, now=None) -> None:
+    """Raise ApplyRefused unless `run` may be applied now exactly as approved."""
+    from .approvals import live_approvals
+
+    now = now or timezone.now()
+    if run.approval_deadline is not None and run.approval_deadline <= now:
+        raise ApplyRefused(["the approval window has passed"], status=S.EXPIRED)
+
+    reasons: list[str] = []
+    if not run.plan_sha256:
+        reasons.append("the run has no plan")
+    stored_plan = _stored_digest(run, ArtifactKind.PLAN_FILE)
+    if stored_plan is None:
+        reasons.append("the stored plan file is missing")
+    elif stored_plan != run.plan_sha256:
+        reasons.append("the stored plan file does not match the planned sha256")
+    if run.source_sha256:
+        archive = artifacts.latest(run, ArtifactKind.SOURCE_ARCHIVE)
+        if archive is None:
+            reasons.append("the rendered source archive is missing")
+        elif _stored_digest(run, ArtifactKind.SOURCE_ARCHIVE) != archive.sha256:
+            reasons.append("the rendered source archive was altered")
+    if run.spec and run.spec_sha256 and spec_digest(run.spec) != run.spec_sha256:
+        reasons.append("the stored spec does not match its sha256")
+    current_version = (
+        type(run.config).objects.filter(pk=run.config_id).values_list("version", flat=True).first()
+    )
+    if current_version != run.config_version:
+        reasons.append(
+            f"config {run.config.name} changed since the plan (v{run.config_version} → v{current_version})"
+        )
+
+    approvals = list(live_approvals(run))
+    if len(approvals) < run.approvals_required:
+        reasons.append(f"{len(approvals)} of {run.approvals_required} approvals are still valid")
+    for approval in approvals:
+        who = f"approval #{approval.pk}"
+        if approval.plan_sha256 != run.plan_sha256 or (stored_plan and approval.plan_sha256 != stored_plan):
+            reasons.append(f"{who} was given for another plan file")
+        if approval.spec_sha256 != run.spec_sha256:
+            reasons.append(f"{who} was given for another spec")
+        if approval.source_sha256 != run.source_sha256:
+            reasons.append(f"{who} was given for other rendered source")
+        if approval.config_version != current_version:
+            reasons.append(f"{who} was given for config v{approval.config_version}, now v{current_version}")
+        if approval.gate_digest != run.gate_digest:
+            reasons.append(f"{who} was given for other gate results")
+    if reasons:
+        raise ApplyRefused(list(dict.fromkeys(reasons)))
+
+
+def apply_begin(run_id: int, *, lease: str) -> Run | None:
+    """Check and start the apply in one transaction; raises ApplyRefused after moving the run to
+    stale/expired. None (nothing done) when the run is no longer approved or the lease is not `lease`.
+    The caller holds the worker lease and the workspace lock."""
+    refused: ApplyRefused | None = None
+    with transaction.atomic():
+        run = Run.objects.select_for_update().get(pk=run_id)
+        if run.status != S.APPROVED or run.worker_lease != lease:
+            return None
+        try:
+            check_apply(run)
+            with transaction.atomic():
+                AppliedPlan.objects.create(
+                    tenant_id=run.tenant_id,
+                    run=run,
+                    workspace_key=run.workspace_key,
+                    plan_sha256=run.plan_sha256,
+                )
+        except ApplyRefused as exc:
+            refused = exc
+        except IntegrityError:
+            refused = ApplyRefused(["this plan has already been applied"])
+        if refused is not None:
+            transition(
+                run.pk,
+                refused.status,
+                message="; ".join(refused.reasons),
+                data={"reasons": refused.reasons},
+                expect_from=S.APPROVED,
+                worker_lease="",
+                lease_expires_at=None,
+            )
+        else:
+            run = transition(
+                run.pk,
+                S.APPLYING,
+                message="Apply started",
+                data={"plan_sha256": run.plan_sha256},
+                expect_from=S.APPROVED,
+                apply_started_at=timezone.now(),
+            )
+    if refused is not None:
+        raise refused
+    return run
