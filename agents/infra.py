@@ -212,6 +212,59 @@ def _normalise(stack: str, params: dict[str, Any], refusals: list[str]) -> None:
                 params["node_min_size"] = desired
 
 
+# --- inputs from the platform ----------------------------------------------------------------------
+
+# moto's bundled Amazon Linux 2 image: the embedded sandbox knows it in every region.
+SANDBOX_AMI = "ami-04681a1dbd79675a5"
+
+
+def _ami_for(region: str | None, account) -> str | None:
+    configured = getattr(settings, "GANTRY_AMI_IDS", None) or {}
+    if region and region in configured:
+        return configured[region]
+    if "default" in configured:
+        return configured["default"]
+    if getattr(account, "mode", "sandbox") == "sandbox":
+        return SANDBOX_AMI
+    return None
+
+
+def platform_inputs(
+    stack: str, parameters: dict[str, Any], context: AgentContext, region: str | None
+) -> list[str]:
+    """Fill what the stack needs from the account and config (AMI, existing VPC, KMS key), in place;
+    return refusals for what cannot be filled."""
+    refusals: list[str] = []
+    config, account = context.config, context.account
+    prefs = (getattr(config, "vpc_preferences", None) or {}) if config is not None else {}
+    if stack in ("web_tier", "eks_cluster"):
+        if prefs.get("cidr"):
+            parameters["vpc_cidr"] = prefs["cidr"]
+        if isinstance(prefs.get("az_count"), int) and 2 <= prefs["az_count"] <= 6:
+            parameters["az_count"] = prefs["az_count"]
+    if stack == "web_tier":
+        ami = _ami_for(region, account)
+        if ami is None:
+            refusals.append(
+                f"No machine image is configured for {region}; a platform admin sets GANTRY_AMI_IDS."
+            )
+        else:
+            parameters["ami_id"] = ami
+    if stack == "data_tier":
+        vpc_id, subnet_ids = prefs.get("vpc_id"), prefs.get("subnet_ids")
+        if vpc_id and isinstance(subnet_ids, list) and len(subnet_ids) >= 2:
+            parameters["vpc_id"], parameters["subnet_ids"] = vpc_id, list(subnet_ids)
+        elif config is not None:
+            refusals.append(
+                "The database blueprint goes into an existing VPC: set vpc_id and at least two "
+                "subnet_ids in the config's VPC preferences first."
+            )
+    kms = getattr(config, "kms_key_arn", "") if config is not None else ""
+    if kms and getattr(account, "kms_preference", "") != "aws_managed":
+        parameters["kms_key_arn"] = kms
+    return refusals
+
+
 # --- constraints -----------------------------------------------------------------------------------
 
 
@@ -420,8 +473,8 @@ class InfraAgent:
             if blueprint_info:
                 spec["blueprint"] = {k: blueprint_info[k] for k in ("slug", "version", "sha256")}
             specs.append(spec)
-            if stack.platform_inputs and intent.action == Action.CREATE:
-                notes.append(f"{stack_name}: the platform fills in {', '.join(stack.platform_inputs)}.")
+            if intent.action == Action.CREATE:
+                refusals.extend(platform_inputs(stack_name, parameters, context, spec["region"]))
         if len(specs) > 1:
             notes.append(f"This request spans {len(specs)} stacks; each is planned and approved on its own.")
         if (
@@ -512,5 +565,5 @@ class InfraAgent:
 
     def _tags(self, intent: Intent, context: AgentContext, stack: str) -> dict[str, str]:
         base = dict(context.config.tags) if context.config is not None else {}
-        requested = {k: v for k, v in intent.tags.items() if not k.startswith("gantry:")}
+        requested = {k: v for k, v in intent.tags.items() if not k.lower().startswith(("gantry:", "aws:"))}
         return {**base, **requested, "gantry:stack": stack}

@@ -20,7 +20,9 @@ class Stack:
     supporting_services: tuple[str, ...]  # created alongside (keys, logs, roles); the policy gate checks
     name_parameter: str
     parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
-    platform_inputs: tuple[str, ...] = ()  # required by the stack, filled by the renderer
+    # Inputs that depend on the account/config, not the request (AMI, an existing VPC, the config's KMS
+    # key); the infra agent fills them, blueprints never store them.
+    platform_inputs: tuple[str, ...] = ("kms_key_arn",)
 
     @property
     def services(self) -> tuple[str, ...]:
@@ -56,7 +58,7 @@ STACKS: dict[str, Stack] = {
             "health_check_path": {"type": _STR},
             "deletion_protection": {"type": _BOOL},
         },
-        platform_inputs=("ami_id",),
+        platform_inputs=("ami_id", "kms_key_arn"),
     ),
     "data_tier": Stack(
         name="data_tier",
@@ -77,7 +79,7 @@ STACKS: dict[str, Stack] = {
             "backup_retention_period": {"type": _INT, "minimum": 0, "maximum": 35},
             "deletion_protection": {"type": _BOOL},
         },
-        platform_inputs=("vpc_id", "subnet_ids"),
+        platform_inputs=("vpc_id", "subnet_ids", "kms_key_arn"),
     ),
     "static_bucket": Stack(
         name="static_bucket",
@@ -145,8 +147,11 @@ def parameter_errors(stack: str, parameters: dict[str, Any]) -> list[str]:
     if stack not in STACKS:
         return [f"unknown stack {stack!r}"]
     known = STACKS[stack].parameters
+    platform = STACKS[stack].platform_inputs
     errors: list[str] = []
     for key, value in parameters.items():
+        if key in platform:
+            continue  # checked by the renderer against the stack's variables
         spec = known.get(key)
         if spec is None:
             errors.append(f"{key} is not a parameter of {stack}")

@@ -770,6 +770,7 @@ __all__ = [
     "Stage",
     "apply_plan",
     "destroy",
+    "format_report",
     "gate_digest",
     "plan_text",
     "platform_checkov_skips",
@@ -778,3 +779,46 @@ __all__ = [
     "run_pipeline",
     "terraform_env",
 ]
+
+
+# --- reports ---------------------------------------------------------------------------------------------
+_MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL"}
+
+
+def format_report(result: PipelineResult, *, title: str = "") -> str:
+    """A readable report of a pipeline (or code-gate) run, for the management commands."""
+    lines = [title] if title else []
+    lines.append(
+        f"status: {result.status}" + (f" (blocked by {result.blocked_by})" if result.blocked_by else "")
+    )
+    if result.error:
+        lines.append(f"error: {result.error}")
+    lines.append("")
+    lines.append("gates:")
+    for gate in result.gates:
+        lines.append(f"  [{_MARK.get(str(gate.status), gate.status)}] {gate.name:<13} {gate.summary}")
+        for finding in gate.findings[:50]:
+            where = f" @ {finding.address}" if finding.address else ""
+            kind = "blocking" if finding.blocking else "warning"
+            lines.append(f"      - {finding.rule} ({finding.severity}, {kind}){where}: {finding.message}")
+        if len(gate.findings) > 50:
+            lines.append(f"      … {len(gate.findings) - 50} more")
+    ran = {g.name for g in result.gates}
+    not_run = [name for name in GATE_ORDER if name not in ran]
+    if not_run and result.status != PipelineStatus.PASSED:
+        lines.append(f"  not run: {', '.join(not_run)}")
+    lines.append("")
+    lines.append("stages (ms):")
+    for stage in result.stages:
+        detail = f"  {stage.detail}" if stage.detail else ""
+        lines.append(f"  {stage.name:<16} {stage.duration_ms:>7}  {stage.status}{detail}")
+    if result.render is not None:
+        lines.append("")
+        lines.append(f"source sha256: {result.render.source_sha256}")
+    if result.plan_sha256:
+        lines.append(f"plan sha256:   {result.plan_sha256} ({'changes' if result.changes else 'no changes'})")
+    if result.gate_digest and result.gates:
+        lines.append(f"gate digest:   {result.gate_digest}")
+    if result.workdir:
+        lines.append(f"work dir:      {result.workdir}")
+    return "\n".join(lines) + "\n"

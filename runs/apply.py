@@ -118,6 +118,8 @@ def apply_begin(run_id: int, *, lease: str) -> Run | None:
                 message="; ".join(refused.reasons),
                 data={"reasons": refused.reasons},
                 expect_from=S.APPROVED,
+                error="Apply refused: " + "; ".join(refused.reasons),
+                error_category=str(refused.status),
                 worker_lease="",
                 lease_expires_at=None,
             )

@@ -1,7 +1,7 @@
 """Run tasks: ids in, `runs.worker` / services called, nothing returned through the result backend.
 
-Queues: `agents` (generation), `plan` (render, gates, plan), `apply` (apply only), `default`
-(notifications, the reconciler). Every task reloads the run and refuses when the run belongs to another
+Queues (routed by `portal.celery_routes.CELERY_TASK_ROUTES`): `agents` (generation), `plan` (render, gates,
+plan), `apply` (apply only), `default` (notifications, the reconciler). Every task reloads the run and refuses when the run belongs to another
 tenant than the `tenant_id` it was sent with. Plans retry with backoff on transient AWS errors (each retry
 starts from an empty work dir); applies are never retried.
 """
@@ -24,7 +24,7 @@ def _refuse(name: str, exc: Exception) -> str:
     return "refused"
 
 
-@shared_task(name="runs.run_generate", queue="agents", acks_late=True)
+@shared_task(name="runs.run_generate", acks_late=True)
 def run_generate(run_id: int, tenant_id: int | None = None) -> str:
     try:
         return worker.run_generate(run_id, tenant_id=tenant_id)
@@ -34,7 +34,6 @@ def run_generate(run_id: int, tenant_id: int | None = None) -> str:
 
 @shared_task(
     name="runs.run_plan",
-    queue="plan",
     bind=True,
     acks_late=True,
     max_retries=PLAN_MAX_RETRIES,
@@ -50,7 +49,7 @@ def run_plan(self, run_id: int, tenant_id: int | None = None) -> str:
         raise self.retry(exc=exc, countdown=countdown) from exc
 
 
-@shared_task(name="runs.run_apply", queue="apply", acks_late=False, max_retries=0)
+@shared_task(name="runs.run_apply", acks_late=False, max_retries=0)
 def run_apply(run_id: int, tenant_id: int | None = None) -> str:
     # acks_late off: a worker lost mid-apply must not have the message redelivered (the reconciler marks
     # the run interrupted instead). The lease and the run status make a duplicate a no-op anyway.
@@ -60,7 +59,7 @@ def run_apply(run_id: int, tenant_id: int | None = None) -> str:
         return _refuse("run_apply", exc)
 
 
-@shared_task(name="runs.run_notify", queue="default")
+@shared_task(name="runs.run_notify")
 def run_notify(run_id: int, tenant_id: int | None = None, event: str = "") -> str:
     from .notifications import notify_run
 
@@ -74,7 +73,7 @@ def run_notify(run_id: int, tenant_id: int | None = None, event: str = "") -> st
     return "sent"
 
 
-@shared_task(name="runs.webhook_deliver", queue="default", bind=True, max_retries=5)
+@shared_task(name="runs.webhook_deliver", bind=True, max_retries=5)
 def webhook_deliver(self, tenant_id: int, payload: dict) -> str:
     from .notifications import WebhookError, deliver_webhook
 
@@ -86,7 +85,7 @@ def webhook_deliver(self, tenant_id: int, payload: dict) -> str:
         return "failed"
 
 
-@shared_task(name="runs.runs_reconcile", queue="default")
+@shared_task(name="runs.runs_reconcile")
 def runs_reconcile() -> dict:
     from .reconciler import reconcile
 

@@ -2,7 +2,8 @@
 
 Both modes take the same path: STS AssumeRole with the account's platform-generated external id and
 session tags naming the tenant and run. In sandbox mode the STS and service endpoints are the embedded
-moto server, whose assumed-role credentials also keep each sandbox account's resources apart.
+moto server, whose assumed-role credentials keep each sandbox account's listings apart (moto enforces
+no IAM, so that separation is for clarity, not security).
 No tenant ever stores AWS keys.
 """
 

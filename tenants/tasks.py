@@ -7,7 +7,7 @@ from .models import AwsAccount
 from .services import account_record_verification
 
 
-@shared_task(name="tenants.account_verify", queue="default")
+@shared_task(name="tenants.account_verify")
 def account_verify(account_id: int) -> None:
     account = AwsAccount.objects.select_related("tenant").filter(pk=account_id).first()
     if account is None:

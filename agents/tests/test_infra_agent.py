@@ -36,7 +36,7 @@ def test_demo_request_becomes_a_web_tier_spec(own):
     assert params["instance_count"] == 3 and params["instance_type"] == "t3.medium"
     assert params["name"] == "acme-dev-web" and params["internet_facing"] is False
     assert params["vpc_cidr"] == "10.0.0.0/16"  # curated default
-    assert "ami_id" not in params  # platform input
+    assert params["ami_id"] == "ami-04681a1dbd79675a5"  # platform input: the sandbox image
     assert spec["region"] == "ap-south-1"
     assert spec["account_id"] == own.account.account_id and spec["workspace"] == "acme-dev"
     assert spec["tags"]["Owner"] == "team" and spec["tags"]["gantry:tenant"] == "acme"
@@ -81,7 +81,7 @@ def test_services_not_allowed_are_refused(own):
     own.account.save()
     answer = handle("create a postgres database in ap-south-1", own.dev)
     assert answer.status == "refused"
-    assert "does not allow rds" in answer.refusals[0]
+    assert any("does not allow rds" in refusal for refusal in answer.refusals)
     ok = handle("create a bucket named acme-assets-1 in ap-south-1", own.dev)
     assert ok.status == "ready"
     assert any("kms" in note for note in ok.notes)  # supporting service: a note, the gate decides
@@ -190,3 +190,58 @@ def test_an_approved_tenant_blueprint_supplies_the_defaults(own):
     assert answer.spec["parameters"]["vpc_cidr"] == "10.42.0.0/16"
     assert answer.spec["blueprint"]["slug"] == "shop-web-tier"
     assert answer.spec["parameters"]["instance_count"] == 3
+
+
+# --- platform inputs and the renderer's spec -------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_web_tier_spec_builds_for_the_renderer(own):
+    from iac.spec import build_spec
+
+    answer = handle(DEMO, own.dev)
+    item = answer.spec
+    assert item["parameters"]["ami_id"].startswith("ami-")  # the sandbox image
+    spec = build_spec(
+        item["stack"],
+        item["parameters"],
+        account=own.account,
+        config=own.dev,
+        tags=item["tags"],
+        region=item["region"],
+    )
+    assert spec.parameters["instance_count"] == 3 and spec.workspace == "acme-dev"
+
+
+@pytest.mark.django_db
+def test_real_accounts_need_a_configured_image(own, settings):
+    own.account.mode = "aws"
+    own.account.role_arn = "arn:aws:iam::123456789012:role/GantryDeploy"
+    own.account.save()
+    answer = handle(DEMO, own.dev)
+    assert (
+        answer.status == "refused" and "No machine image is configured for ap-south-1" in answer.refusals[0]
+    )
+    settings.GANTRY_AMI_IDS = {"ap-south-1": "ami-0abcdef1234567890"}
+    assert handle(DEMO, own.dev).spec["parameters"]["ami_id"] == "ami-0abcdef1234567890"
+
+
+@pytest.mark.django_db
+def test_config_preferences_fill_vpc_and_kms(own):
+    own.dev.vpc_preferences = {"cidr": "10.20.0.0/16", "az_count": 3}
+    own.dev.kms_key_arn = "arn:aws:kms:ap-south-1:123456789012:key/abc"
+    own.dev.save()
+    params = handle(DEMO, own.dev).spec["parameters"]
+    assert (params["vpc_cidr"], params["az_count"]) == ("10.20.0.0/16", 3)
+    assert params["kms_key_arn"] == "arn:aws:kms:ap-south-1:123456789012:key/abc"
+
+
+@pytest.mark.django_db
+def test_database_needs_an_existing_vpc(own):
+    answer = handle("create a postgres database in ap-south-1", own.dev)
+    assert answer.status == "refused" and "existing VPC" in answer.refusals[0]
+    own.dev.vpc_preferences = {"vpc_id": "vpc-123", "subnet_ids": ["subnet-a", "subnet-b"]}
+    own.dev.save()
+    answer = handle("create a postgres database in ap-south-1", own.dev)
+    assert answer.status == "ready", answer.refusals
+    assert answer.spec["parameters"]["subnet_ids"] == ["subnet-a", "subnet-b"]
