@@ -333,7 +333,7 @@ def check_constraints(
     cap_size = caps.get("max_size")
     cap_rank = size_rank(cap_size) if cap_size else None
     limit = max_capacity(env)
-    env_label = env or "default"
+    env_label = env or "this environment"
     for spec in specs:
         if spec.get("action") == "destroy":
             continue
@@ -475,6 +475,12 @@ class InfraAgent:
             specs.append(spec)
             if intent.action == Action.CREATE:
                 refusals.extend(platform_inputs(stack_name, parameters, context, spec["region"]))
+        bare_instances = "alb" not in intent.resource_types and "behind_alb" not in intent.constraints
+        if intent.action == Action.CREATE and bare_instances and any(s["stack"] == "web_tier" for s in specs):
+            notes.append(
+                "Instances are built with the web tier blueprint, which adds a VPC, a NAT gateway and an "
+                "internal load balancer in front of them."
+            )
         if len(specs) > 1:
             notes.append(f"This request spans {len(specs)} stacks; each is planned and approved on its own.")
         if (

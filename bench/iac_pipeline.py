@@ -85,7 +85,13 @@ def bare(workdir: Path, env: dict[str, str]) -> dict[str, int]:
     times = {}
     plugin_dir = settings.TERRAFORM_PLUGIN_DIR or os.environ.get("TERRAFORM_PLUGIN_DIR")
     commands = {
-        "init": ["terraform", "init", "-input=false", "-no-color", *([f"-plugin-dir={plugin_dir}"] if plugin_dir else [])],
+        "init": [
+            "terraform",
+            "init",
+            "-input=false",
+            "-no-color",
+            *([f"-plugin-dir={plugin_dir}"] if plugin_dir else []),
+        ],
         "plan": ["terraform", "plan", "-input=false", "-no-color", "-out=bare.tfplan"],
     }
     for name, command in commands.items():
@@ -144,14 +150,22 @@ def main() -> int:
 
     print()
     stage_names = list(pipeline_runs[0])
-    print(f"{'pipeline stage':<16}" + "".join(f"{f'r{i + 1}':>9}" for i in range(len(pipeline_runs))) + f"{'median':>9}")
+    print(
+        f"{'pipeline stage':<16}"
+        + "".join(f"{f'r{i + 1}':>9}" for i in range(len(pipeline_runs)))
+        + f"{'median':>9}"
+    )
     for name in stage_names:
         values = [run.get(name, 0) for run in pipeline_runs]
         print(f"{name:<16}" + "".join(f"{v:>9}" for v in values) + f"{int(statistics.median(values)):>9}")
     print()
     for name in ("init", "plan", "total"):
         values = [run[name] for run in bare_runs]
-        print(f"{'bare ' + name:<16}" + "".join(f"{v:>9}" for v in values) + f"{int(statistics.median(values)):>9}")
+        print(
+            f"{'bare ' + name:<16}"
+            + "".join(f"{v:>9}" for v in values)
+            + f"{int(statistics.median(values)):>9}"
+        )
     ratios = [p["total"] / b["total"] for p, b in zip(pipeline_runs, bare_runs, strict=True)]
     median_pipeline = statistics.median(p["total"] for p in pipeline_runs)
     median_bare = statistics.median(b["total"] for b in bare_runs)

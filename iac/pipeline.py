@@ -51,7 +51,9 @@ logger = logging.getLogger(__name__)
 
 PLAN_FILE = "plan.tfplan"
 DESTROY_PLAN_FILE = "destroy.tfplan"
-PLAN_JSON_FILE = "tfplan.json"  # raw plan JSON for checkov (plan); removed once scanned
+PLAN_JSON_FILE = (
+    "tfplan.json"  # raw plan JSON for checkov (plan), in a private temp dir; removed once scanned
+)
 CHECKOV_SKIPS_FILE = Path(__file__).resolve().parent / "CHECKOV_SKIPS.md"
 
 STAGES = (
@@ -557,6 +559,9 @@ def run_pipeline(
         stages=wanted,
     )
     if runner is None:
+        if cancel_event is not None and cancel_event.is_set():  # a cancelled command, not a verdict
+            result.status, result.blocked_by = PipelineStatus.CANCELLED, None
+            result.error = result.error or "cancelled"
         return finish()
     if "plan" not in wanted:
         return finish()
@@ -593,13 +598,23 @@ def run_pipeline(
         return failed("show_json", start, shown)
     result.plan_json = shown.json
     clock.record("show_json", start)
+    if not plan.changes:
+        # Nothing to approve or apply: the post-plan gates have nothing to judge.
+        result.plan_json_redacted = redact_plan_json(shown.json, redactor)
+        result.status = PipelineStatus.NO_CHANGES
+        return finish()
 
     # 8-10. OPA, checkov (plan), cost and the text rendering side by side; verdicts in gate order.
     post = [name for name in ("opa", "checkov_plan", "cost") if name in wanted]
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="gantry-gates") as pool:
         started = time.perf_counter()
         futures: dict[str, Future] = {}
-        plan_json_path = workdir / PLAN_JSON_FILE
+        # The raw plan JSON goes to a private temp dir, not the work dir: it holds real values, and
+        # checkov then skips "plan enrichment" (re-parsing the HCL to map resources to inline skip
+        # comments), which costs seconds and cannot change the verdict: the gate honours only the
+        # platform's skip list, passed explicitly, and reports any other skipped check as a failure.
+        plan_json_dir = Path(tempfile.mkdtemp(prefix="gantry-plan-json-"))
+        plan_json_path = plan_json_dir / PLAN_JSON_FILE
         if "opa" in post:
             from iac.gates.opa import opa_gate
             from iac.policy_data import policy_data
@@ -647,13 +662,10 @@ def run_pipeline(
                 if not future.cancelled():
                     with contextlib.suppress(Exception):  # already reported through _result_of
                         future.result()
-            plan_json_path.unlink(missing_ok=True)
+            shutil.rmtree(plan_json_dir, ignore_errors=True)
         post_ms = int((time.perf_counter() - started) * 1000)
     result.stages.append(Stage("post_plan_wall", "ok", post_ms, "opa ∥ checkov_plan ∥ cost ∥ redaction"))
     if result.status == PipelineStatus.BLOCKED:
-        return finish()
-    if not plan.changes:
-        result.status = PipelineStatus.NO_CHANGES
         return finish()
 
     skipped = [name for name in STAGES if name not in wanted]

@@ -307,3 +307,8 @@ GANTRY_CURRENCY_RATES = json.loads(
 
 GANTRY_LLM_MODEL = env("GANTRY_LLM_MODEL")  # any litellm model string; empty = offline parser
 GANTRY_LLM_TIMEOUT_SECONDS = float(env("GANTRY_LLM_TIMEOUT_SECONDS", "30"))
+# AMIs for the web tier per region ("default" for any other); sandbox accounts use moto's stock AMI.
+GANTRY_AMI_IDS = json.loads(env("GANTRY_AMI_IDS", "{}"))
+# Instance size and count caps per environment; empty means the agents' and policies' built-in defaults.
+GANTRY_INSTANCE_CAPS = json.loads(env("GANTRY_INSTANCE_CAPS", "{}")) or None
+GANTRY_MAX_CAPACITY = json.loads(env("GANTRY_MAX_CAPACITY", "{}")) or None

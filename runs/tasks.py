@@ -1,8 +1,8 @@
 """Run tasks: ids in, `runs.worker` / services called, nothing returned through the result backend.
 
 Queues (routed by `portal.celery_routes.CELERY_TASK_ROUTES`): `agents` (generation), `plan` (render, gates,
-plan), `apply` (apply only), `default` (notifications, the reconciler). Every task reloads the run and refuses when the run belongs to another
-tenant than the `tenant_id` it was sent with. Plans retry with backoff on transient AWS errors (each retry
+plan), `apply` (apply only), `default` (notifications, the reconciler). Every task reloads the run and
+refuses when the run belongs to another tenant than the `tenant_id` it was sent with. Plans retry with backoff on transient AWS errors (each retry
 starts from an empty work dir); applies are never retried.
 """
 
