@@ -175,6 +175,20 @@ def main() -> int:
         f"median pipeline {median_pipeline:.0f} ms / median bare {median_bare:.0f} ms = "
         f"{median_pipeline / median_bare:.2f}x (target <= 1.50x)"
     )
+    # Where the extra time goes: the stages a bare run does not have, on the critical path.
+    med = {name: statistics.median(run.get(name, 0) for run in pipeline_runs) for name in stage_names}
+    bare_init = statistics.median(b["init"] for b in bare_runs)
+    extra = {
+        "render+safety+fmt": med.get("render", 0) + med.get("safety", 0) + med.get("fmt", 0),
+        "validate (minus a bare init)": med.get("validate", 0) - bare_init,
+        "show_json": med.get("show_json", 0),
+        "opa ∥ checkov_plan ∥ cost": med.get("post_plan_wall", 0),
+    }
+    print(
+        "critical-path overhead over bare (medians): "
+        + ", ".join(f"{k} {v:.0f} ms" for k, v in extra.items())
+    )
+    print(f"checkov (code) ran beside fmt/init/validate: {med.get('checkov_code', 0):.0f} ms")
     print(f"plan file: {PLAN_FILE}; all times in ms, wall clock")
     return 0
 

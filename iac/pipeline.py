@@ -9,7 +9,8 @@ Speed without changing the verdict: gates that only *read* run concurrently wher
 and their results are still reported in gate order:
 - checkov (code) scans a snapshot of the rendered source while `terraform init` + `validate` run;
 - after `terraform show -json`, OPA, checkov (plan), cost and the plan JSON redaction run side by side
-  (a failing OPA gate discards the later verdicts);
+  (a failing OPA gate discards the later verdicts); checkov (plan) reads the plan JSON from a private
+  temp dir, without re-parsing the HCL ("plan enrichment"), which cannot change its verdict;
 - the human plan text is `terraform plan`'s own (redacted) output, so no second `terraform show` starts
   the provider again.
 
@@ -604,7 +605,7 @@ def run_pipeline(
         result.status = PipelineStatus.NO_CHANGES
         return finish()
 
-    # 8-10. OPA, checkov (plan), cost and the text rendering side by side; verdicts in gate order.
+    # 8-10. OPA, checkov (plan), cost and the redaction side by side; verdicts in gate order.
     post = [name for name in ("opa", "checkov_plan", "cost") if name in wanted]
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="gantry-gates") as pool:
         started = time.perf_counter()

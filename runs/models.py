@@ -3,6 +3,8 @@ approvals, artifacts, workspace locks and notifications."""
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.db import models
 
@@ -343,12 +345,16 @@ class Notification(RunScoped):
         return f"{self.kind} for {self.user_id}"
 
 
+def new_webhook_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
 class TenantWebhook(RunScoped):
     """Optional per-tenant webhook: run events POSTed as JSON, signed with HMAC-SHA256."""
 
     tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="webhook")
     url = models.URLField(max_length=500)
-    secret = models.CharField(max_length=128)
+    secret = models.CharField(max_length=128, default=new_webhook_secret)
     is_active = models.BooleanField(default=True)
     events = models.JSONField(default=list, blank=True, help_text="Run statuses to send; empty: all.")
     last_delivery_at = models.DateTimeField(null=True, blank=True)

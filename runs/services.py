@@ -383,9 +383,11 @@ def _create_run(
     return run
 
 
-@transaction.atomic
 def run_create(*, user, config_id: int, request_text: str, kind: str | None = None) -> Run:
-    """A new run from a plain-language request: queued, or needs_clarification when questions are open."""
+    """A new run from a plain-language request: queued, or needs_clarification when questions are open.
+
+    The request is parsed before the transaction opens (a language model may take seconds; SQLite's
+    write lock must not wait on it); the config check is repeated inside the transaction."""
     config = _usable_config(user, config_id, "run.create")
     text = (request_text or "").strip()
     if not text:
@@ -397,18 +399,20 @@ def run_create(*, user, config_id: int, request_text: str, kind: str | None = No
     understood = _understand(text, config, tenant=config.tenant)
     questions = understood["questions"]
     status = S.NEEDS_CLARIFICATION if questions else S.QUEUED
-    return _create_run(
-        config=config,
-        user=user,
-        request_text=text,
-        status=status,
-        message="Requested" + (f"; {len(questions)} question(s) to answer" if questions else ""),
-        kind=kind or understood["kind"],
-        intent=understood["intent"],
-        parser=understood["parser"],
-        belief=understood["belief"],
-        clarification={"questions": questions, "answers": {}} if questions else {},
-    )
+    with transaction.atomic():
+        config = _usable_config(user, config_id, "run.create")
+        return _create_run(
+            config=config,
+            user=user,
+            request_text=text,
+            status=status,
+            message="Requested" + (f"; {len(questions)} question(s) to answer" if questions else ""),
+            kind=kind or understood["kind"],
+            intent=understood["intent"],
+            parser=understood["parser"],
+            belief=understood["belief"],
+            clarification={"questions": questions, "answers": {}} if questions else {},
+        )
 
 
 @transaction.atomic

@@ -251,7 +251,8 @@ def run_generate(run_id: int, *, tenant_id: int | None = None) -> str:
         return "noop"
     started = timezone.now()
     try:
-        outcome = _generate(run)
+        with Heartbeat(run.pk, token):  # a language model may take a while: keep the reconciler informed
+            outcome = _generate(run)
     except Exception as exc:
         logger.exception("generating run #%s failed", run.pk)
         outcome = (

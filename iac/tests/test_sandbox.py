@@ -58,7 +58,7 @@ def test_provider_endpoints_cover_every_curated_service():
     endpoints = sandbox.provider_endpoints("http://127.0.0.1:4599/")
     expected = {
         "ec2", "elbv2", "elb", "autoscaling", "rds", "s3", "kms", "eks", "iam", "sts", "cloudwatch",
-        "logs", "dynamodb", "ssm", "secretsmanager", "acm", "route53", "sns", "sqs", "lambda", "ecs",
+        "logs", "dynamodb", "ssm", "secretsmanager", "acm", "route53", "sns", "sqs", "lambda", "ecs", "wafv2",
     }  # fmt: skip
     assert set(endpoints) == expected
     assert set(endpoints.values()) == {"http://127.0.0.1:4599"}

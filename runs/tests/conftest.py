@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 
-
 @pytest.fixture(autouse=True)
 def sent(monkeypatch, settings, tmp_path):
     """Every task the code would enqueue, as (name, kwargs); nothing reaches a broker."""

@@ -12,7 +12,7 @@ from django.utils import timezone
 from runs import artifacts
 from runs.locks import workspace_key_for
 from runs.models import GateResult, Run, RunEvent
-from runs.services import approvals_required_for, approval_window, spec_digest
+from runs.services import approval_window, approvals_required_for, spec_digest
 from runs.states import RunStatus
 
 SPEC = {"stack": "static_bucket", "parameters": {"bucket_name": "acme-logs"}, "region": "ap-south-1"}
@@ -41,7 +41,9 @@ def warning(rule, address="aws_s3_bucket.this", message="heads up"):
     return {"rule": rule, "message": message, "severity": "low", "address": address, "blocking": False}
 
 
-def planned_run(world, *, env="dev", requester=None, gates=None, status=RunStatus.AWAITING_APPROVAL, **fields):
+def planned_run(
+    world, *, env="dev", requester=None, gates=None, status=RunStatus.AWAITING_APPROVAL, **fields
+):
     """A run as the plan worker leaves it: spec, plan and source stored, gates recorded, awaiting approval."""
     config = world.prod if env == "prod" else world.dev
     requester = requester or world.user("operator")
@@ -63,10 +65,17 @@ def planned_run(world, *, env="dev", requester=None, gates=None, status=RunStatu
         )
         plan = artifacts.artifact_store(run=run, kind="plan_file", content=PLAN_BYTES, filename="plan.tfplan")
         source = artifacts.artifact_store(run=run, kind="source_archive", content=SOURCE_BYTES)
-        Run.objects.filter(pk=run.pk).update(plan_sha256=plan.sha256, source_sha256=hashlib.sha256(b"src").hexdigest())
+        Run.objects.filter(pk=run.pk).update(
+            plan_sha256=plan.sha256, source_sha256=hashlib.sha256(b"src").hexdigest()
+        )
         for order, g in enumerate(gates):
             GateResult.objects.create(
-                tenant=run.tenant, run=run, name=g["name"], status=g["status"], findings=g["findings"], order=order
+                tenant=run.tenant,
+                run=run,
+                name=g["name"],
+                status=g["status"],
+                findings=g["findings"],
+                order=order,
             )
         RunEvent.objects.create(tenant=run.tenant, run=run, seq=1, from_status="", to_status=status)
         Run.objects.filter(pk=run.pk).update(last_event_seq=1)

@@ -23,12 +23,17 @@ def test_approver_approves_dev_run(own, sent, django_capture_on_commit_callbacks
     run.refresh_from_db()
     assert run.status == S.APPROVED
     assert (approval.plan_sha256, approval.spec_sha256, approval.source_sha256) == (
-        run.plan_sha256, run.spec_sha256, run.source_sha256,
+        run.plan_sha256,
+        run.spec_sha256,
+        run.source_sha256,
     )
     assert (approval.config_version, approval.gate_digest) == (run.config_version, run.gate_digest)
     assert AuditEvent.objects.filter(action="run.approval.approve", object_id=str(run.pk)).exists()
     assert AuditEvent.objects.filter(action="run.approved", object_id=str(run.pk)).exists()
-    assert ("run_notify", {"run_id": run.pk, "tenant_id": own.tenant.pk, "countdown": None, "event": "approved"}) in sent
+    assert (
+        "run_notify",
+        {"run_id": run.pk, "tenant_id": own.tenant.pk, "countdown": None, "event": "approved"},
+    ) in sent
 
 
 @pytest.mark.parametrize("role", ["viewer", "operator"])
@@ -84,7 +89,11 @@ def test_approvals_required_follows_the_setting(own, settings):
     from runs.services import approvals_required_for
 
     settings.GANTRY_APPROVALS_REQUIRED = {"prod": 3, "staging": 2}
-    assert (approvals_required_for("prod"), approvals_required_for("staging"), approvals_required_for("dev")) == (3, 2, 1)
+    assert (
+        approvals_required_for("prod"),
+        approvals_required_for("staging"),
+        approvals_required_for("dev"),
+    ) == (3, 2, 1)
 
 
 def test_same_approver_twice_is_idempotent_and_does_not_count_twice(own):
@@ -99,7 +108,13 @@ def test_same_approver_twice_is_idempotent_and_does_not_count_twice(own):
 def test_database_refuses_a_second_live_approval(own):
     run = planned_run(own)
     user = own.user("approver")
-    values = {"tenant": own.tenant, "run": run, "approver": user, "plan_sha256": run.plan_sha256, "config_version": 1}
+    values = {
+        "tenant": own.tenant,
+        "run": run,
+        "approver": user,
+        "plan_sha256": run.plan_sha256,
+        "config_version": 1,
+    }
     Approval.objects.create(decision="approve", **values)
     with pytest.raises(IntegrityError), transaction.atomic():
         Approval.objects.create(decision="approve", **values)

@@ -45,7 +45,9 @@ def test_restricted_config_notifies_only_those_who_may_approve(own):
 
 
 def test_failure_notifies_the_requester(own):
-    run = RunFactory(config=own.dev, status=S.FAILED, requested_by=own.user("operator"), error="terraform said no")
+    run = RunFactory(
+        config=own.dev, status=S.FAILED, requested_by=own.user("operator"), error="terraform said no"
+    )
     created = notify_run(run, event=S.FAILED)
     assert [n.user for n in created] == [own.user("operator")]
     assert "terraform said no" in created[0].message
@@ -56,7 +58,7 @@ class Receiver(BaseHTTPRequestHandler):
     received: list = []
     status = 204
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         Receiver.received.append((dict(self.headers), body))
         self.send_response(Receiver.status)
@@ -81,7 +83,10 @@ def test_webhook_is_signed(own, receiver, settings):
     settings.GANTRY_WEBHOOK_ALLOW_PRIVATE = True
     TenantWebhook.objects.create(tenant=own.tenant, url=receiver, secret="s3cret")
     run = planned_run(own)
-    assert deliver_webhook(tenant_id=own.tenant.pk, payload=webhook_payload(run, "awaiting_approval")) == "delivered"
+    assert (
+        deliver_webhook(tenant_id=own.tenant.pk, payload=webhook_payload(run, "awaiting_approval"))
+        == "delivered"
+    )
     headers, body = Receiver.received[0]
     assert verify_signature("s3cret", headers[TIMESTAMP_HEADER], body, headers[SIGNATURE_HEADER])
     assert not verify_signature("other", headers[TIMESTAMP_HEADER], body, headers[SIGNATURE_HEADER])
@@ -111,7 +116,9 @@ def test_webhook_refuses_private_addresses_by_default(own, receiver):
 
 
 def test_notify_queues_the_webhook(own, sent):
-    TenantWebhook.objects.create(tenant=own.tenant, url="https://example.test/hook", secret="s", events=["failed"])
+    TenantWebhook.objects.create(
+        tenant=own.tenant, url="https://example.test/hook", secret="s", events=["failed"]
+    )
     run = RunFactory(config=own.dev, status=S.FAILED, requested_by=own.user("operator"))
     notify_run(run, event=S.FAILED)
     notify_run(run, event=S.APPLIED)  # not subscribed

@@ -30,7 +30,9 @@ def leased(world, status, *, beat_seconds_ago):
 
 
 @pytest.mark.parametrize("status", [S.GENERATING, S.VALIDATING, S.PLANNING, S.POLICY_CHECK, S.APPLYING])
-def test_stale_heartbeat_is_interrupted_and_lock_flagged(own, status, sent, django_capture_on_commit_callbacks):
+def test_stale_heartbeat_is_interrupted_and_lock_flagged(
+    own, status, sent, django_capture_on_commit_callbacks
+):
     run = leased(own, status, beat_seconds_ago=600)
     with django_capture_on_commit_callbacks(execute=True):
         report = reconcile()
@@ -39,7 +41,10 @@ def test_stale_heartbeat_is_interrupted_and_lock_flagged(own, status, sent, djan
     assert run.status == S.INTERRUPTED and run.worker_lease == "" and run.error_category == "interrupted"
     lock = WorkspaceLock.objects.get(run=run)
     assert lock.flagged and status in lock.flag_reason
-    assert ("run_notify", {"run_id": run.pk, "tenant_id": own.tenant.pk, "countdown": None, "event": "interrupted"}) in sent
+    assert (
+        "run_notify",
+        {"run_id": run.pk, "tenant_id": own.tenant.pk, "countdown": None, "event": "interrupted"},
+    ) in sent
     # nothing retries it, and a second sweep leaves it alone
     assert reconcile().interrupted == [] and WorkspaceLock.objects.get(run=run).flagged
 
@@ -59,8 +64,12 @@ def test_timeout_is_a_setting(own, settings):
 def test_approval_window_expires(own, settings):
     run = planned_run(own)
     Approval.objects.create(
-        tenant=own.tenant, run=run, approver=own.user("approver"), decision="approve",
-        plan_sha256=run.plan_sha256, config_version=1,
+        tenant=own.tenant,
+        run=run,
+        approver=own.user("approver"),
+        decision="approve",
+        plan_sha256=run.plan_sha256,
+        config_version=1,
     )
     assert reconcile().expired == []
     later = timezone.now() + timedelta(hours=73)
@@ -93,7 +102,10 @@ def test_lock_of_an_ended_run_is_released_or_flagged(own):
     clean = RunFactory(config=own.dev, status=S.CANCELLED)
     WorkspaceLock.objects.create(tenant=own.tenant, workspace_key=clean.workspace_key, run=clean)
     vanished = RunFactory(
-        config=own.prod, status=S.CANCELLED, worker_lease="t", lease_expires_at=timezone.now() - timedelta(minutes=5)
+        config=own.prod,
+        status=S.CANCELLED,
+        worker_lease="t",
+        lease_expires_at=timezone.now() - timedelta(minutes=5),
     )
     WorkspaceLock.objects.create(tenant=own.tenant, workspace_key=vanished.workspace_key, run=vanished)
     report = reconcile()

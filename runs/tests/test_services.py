@@ -41,7 +41,9 @@ def snapshot():
 def test_operator_creates_a_queued_run(own, sent, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         run = run_create(
-            user=own.user("operator"), config_id=own.dev.pk, request_text="create an s3 bucket named acme-logs"
+            user=own.user("operator"),
+            config_id=own.dev.pk,
+            request_text="create an s3 bucket named acme-logs",
         )
     assert run.status == S.QUEUED and run.tenant == own.tenant
     assert run.intent["action"] == "create" and run.parser in ("offline", "llm")
@@ -141,7 +143,16 @@ def test_restricted_config_runs_are_not_actionable_without_grant(own):
 
 @pytest.mark.parametrize(
     "status",
-    [S.NEEDS_CLARIFICATION, S.QUEUED, S.GENERATING, S.VALIDATING, S.PLANNING, S.POLICY_CHECK, S.AWAITING_APPROVAL, S.APPROVED],
+    [
+        S.NEEDS_CLARIFICATION,
+        S.QUEUED,
+        S.GENERATING,
+        S.VALIDATING,
+        S.PLANNING,
+        S.POLICY_CHECK,
+        S.AWAITING_APPROVAL,
+        S.APPROVED,
+    ],
 )
 def test_cancel_any_unfinished_run(own, status):
     run = RunFactory(config=own.dev, status=status)
@@ -183,8 +194,12 @@ def test_cancel_mid_stage_keeps_the_lock_for_the_worker(own):
 def test_cancel_of_a_waiting_run_releases_lock_and_voids_approvals(own):
     run = planned_run(own)
     approval = Approval.objects.create(
-        tenant=own.tenant, run=run, approver=own.user("approver"), decision="approve",
-        plan_sha256=run.plan_sha256, config_version=1,
+        tenant=own.tenant,
+        run=run,
+        approver=own.user("approver"),
+        decision="approve",
+        plan_sha256=run.plan_sha256,
+        config_version=1,
     )
     run_cancel(user=own.user("operator"), run_id=run.pk)
     approval.refresh_from_db()
@@ -205,8 +220,12 @@ def test_discard_only_waiting_runs(own):
 def test_replan_supersedes_waiting_run_and_voids_approvals(own, sent, django_capture_on_commit_callbacks):
     run = planned_run(own)
     approval = Approval.objects.create(
-        tenant=own.tenant, run=run, approver=own.user("approver"), decision="approve",
-        plan_sha256=run.plan_sha256, config_version=1,
+        tenant=own.tenant,
+        run=run,
+        approver=own.user("approver"),
+        decision="approve",
+        plan_sha256=run.plan_sha256,
+        config_version=1,
     )
     with django_capture_on_commit_callbacks(execute=True):
         new = run_replan(user=own.user("operator"), run_id=run.pk)
@@ -240,9 +259,15 @@ def test_replan_refused_mid_stage_and_across_tenants(own, other):
 def test_request_apply_enqueues_once(own, sent, django_capture_on_commit_callbacks):
     run = planned_run(own, status=S.APPROVED)
     Approval.objects.create(
-        tenant=own.tenant, run=run, approver=own.user("approver"), decision="approve",
-        plan_sha256=run.plan_sha256, spec_sha256=run.spec_sha256, source_sha256=run.source_sha256,
-        config_version=run.config_version, gate_digest=run.gate_digest,
+        tenant=own.tenant,
+        run=run,
+        approver=own.user("approver"),
+        decision="approve",
+        plan_sha256=run.plan_sha256,
+        spec_sha256=run.spec_sha256,
+        source_sha256=run.source_sha256,
+        config_version=run.config_version,
+        gate_digest=run.gate_digest,
     )
     with django_capture_on_commit_callbacks(execute=True):
         run_request_apply(user=own.user("operator"), run_id=run.pk)
@@ -285,7 +310,9 @@ def test_force_unlock_admin_only_with_lock_id(own):
         workspace_force_unlock(user=own.user("admin"), lock_id=lock.pk, terraform_lock_id="")
     with pytest.raises(ValidationError):
         workspace_force_unlock(user=own.user("admin"), lock_id=lock.pk, terraform_lock_id="wrong")
-    workspace_force_unlock(user=own.user("admin"), lock_id=lock.pk, terraform_lock_id="tf-lock-1", reason="checked")
+    workspace_force_unlock(
+        user=own.user("admin"), lock_id=lock.pk, terraform_lock_id="tf-lock-1", reason="checked"
+    )
     assert not WorkspaceLock.objects.exists()
     event = AuditEvent.objects.get(action="workspace.force_unlocked")
     assert event.data["terraform_lock_id"] == "tf-lock-1" and event.actor == own.user("admin")

@@ -3,6 +3,8 @@ move leaves (a RunEvent and an AuditEvent, in the same transaction)."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from django.db import transaction
 
@@ -18,7 +20,7 @@ LEGAL = sorted((a, b) for a, targets in TRANSITIONS.items() for b in targets)
 
 def test_table_covers_every_status_and_the_main_line_is_legal():
     assert set(TRANSITIONS) == set(S.values)
-    for a, b in zip(MAIN_LINE, MAIN_LINE[1:], strict=False):
+    for a, b in itertools.pairwise(MAIN_LINE):
         check_transition(a, b)
     for end in END_STATES:
         assert TRANSITIONS[end] == frozenset()
@@ -123,10 +125,13 @@ def test_enqueue_happens_after_commit_with_ids_only(own, sent, django_capture_on
 
 def test_enqueue_dropped_on_rollback(own, sent, django_capture_on_commit_callbacks):
     run = RunFactory(config=own.dev, status=S.GENERATING)
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        with pytest.raises(RuntimeError), transaction.atomic():
-            transition(run.pk, S.VALIDATING, enqueue="run_plan")
-            raise RuntimeError
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        transition(run.pk, S.VALIDATING, enqueue="run_plan")
+        raise RuntimeError
     assert callbacks == [] and sent == []
 
 

@@ -11,7 +11,8 @@ from types import SimpleNamespace
 import pytest
 from django.utils import timezone
 
-from iac.gates.base import Finding, GateResult as Gate, Status
+from iac.gates.base import Finding
+from iac.gates.base import GateResult as Gate
 from iac.pipeline import PipelineResult, PipelineStatus, Stage
 from runs import artifacts, tasks, worker
 from runs.approvals import run_approve
@@ -46,14 +47,20 @@ class FakePipeline:
         if self.raises:
             raise self.raises
         workdir = Path(workdir)
-        assert not workdir.exists() or not any(workdir.iterdir()), "each attempt starts from an empty work dir"
+        assert not workdir.exists() or not any(workdir.iterdir()), (
+            "each attempt starts from an empty work dir"
+        )
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "main.tf").write_text('resource "x" "y" {}')
         (workdir / ".terraform").mkdir()
         plan = workdir / "plan.tfplan"
         plan.write_bytes(b"plan for " + spec.sha256().encode())
         on_line("Plan: 1 to add, 0 to change, 0 to destroy.")
-        gates = self.gates if self.gates is not None else [Gate("safety"), Gate("opa"), Gate("cost", details={"monthly": "1.00"})]
+        gates = (
+            self.gates
+            if self.gates is not None
+            else [Gate("safety"), Gate("opa"), Gate("cost", details={"monthly": "1.00"})]
+        )
         result = PipelineResult(
             status=self.outcome,
             spec_sha256=spec.sha256(),
@@ -78,7 +85,9 @@ class FakePipeline:
     def apply_plan(self, workdir, planfile, expected_sha256, *, account, region, run_id, on_line):
         self.applied.append(expected_sha256)
         on_line("Apply complete! Resources: 1 added.")
-        return SimpleNamespace(ok=self.apply_ok, message="" if self.apply_ok else "boom", category=None, duration_ms=7)
+        return SimpleNamespace(
+            ok=self.apply_ok, message="" if self.apply_ok else "boom", category=None, duration_ms=7
+        )
 
 
 @pytest.fixture
@@ -109,9 +118,20 @@ def test_request_to_applied(own, fake, sent):
     assert run.config_version == own.dev.version and run.gate_digest == "d" * 64
     assert run.plan_summary["add"] == 1 and run.cost_estimate == {"monthly": "1.00"}
     assert {"generate", "render", "plan"} <= set(run.stage_timings)
-    assert list(GateResult.objects.filter(run=run).values_list("name", flat=True)) == ["safety", "opa", "cost"]
+    assert list(GateResult.objects.filter(run=run).values_list("name", flat=True)) == [
+        "safety",
+        "opa",
+        "cost",
+    ]
     kinds = set(Artifact.objects.filter(run=run).values_list("kind", flat=True))
-    assert kinds == {"source_archive", "plan_file", "plan_json_redacted", "plan_text", "gate_report", "cost_report"}
+    assert kinds == {
+        "source_archive",
+        "plan_file",
+        "plan_json_redacted",
+        "plan_text",
+        "gate_report",
+        "cost_report",
+    }
     assert all(a.key.startswith(f"tenants/{own.tenant.pk}/runs/{run.pk}/") for a in Artifact.objects.all())
     statuses = list(run.events.values_list("to_status", flat=True))
     assert statuses == [S.QUEUED, S.GENERATING, S.VALIDATING, S.PLANNING, S.POLICY_CHECK, S.AWAITING_APPROVAL]
@@ -332,7 +352,9 @@ def test_expired_window_is_expired(own, fake):
 def test_same_plan_is_applied_at_most_once(own, fake):
     run = approved(own, fake)
     AppliedPlan.objects.create(
-        tenant=own.tenant, run=planned_run(own, status=S.APPLIED), workspace_key=run.workspace_key,
+        tenant=own.tenant,
+        run=planned_run(own, status=S.APPLIED),
+        workspace_key=run.workspace_key,
         plan_sha256=run.plan_sha256,
     )
     assert worker.run_apply(run.pk, tenant_id=own.tenant.pk) == S.STALE
@@ -381,7 +403,9 @@ def test_heartbeat_renews_lease_and_flushes_log(own):
     beat = worker.Heartbeat(run.pk, token, cancel_event=cancel, log=log)
     assert beat.beat()
     run.refresh_from_db()
-    assert run.log_tail == "line one" and run.lease_expires_at > timezone.now() + timezone.timedelta(seconds=60)
+    assert run.log_tail == "line one" and run.lease_expires_at > timezone.now() + timezone.timedelta(
+        seconds=60
+    )
     assert not cancel.is_set()
     assert not worker.Heartbeat(run.pk, "stolen", cancel_event=cancel).beat()
     assert cancel.is_set()
