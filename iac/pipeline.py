@@ -8,6 +8,11 @@ the safety gate has passed, and plan does not start before every earlier gate ha
 Speed without changing the verdict: gates that only *read* run concurrently where the order allows it,
 and their results are still reported in gate order:
 - checkov (code) scans a snapshot of the rendered source while `terraform init` + `validate` run;
+- `terraform plan -out` starts speculatively as soon as `terraform init` succeeded, beside `validate` and
+  checkov (code); if either of them fails the plan is cancelled and its file discarded, and the run is
+  reported blocked at that gate exactly as if plan had never started (see `_SpeculativePlan`);
+- checkov (plan) runs in a warm Checkov process started with the run (`iac/checkov_worker.py`), so it
+  costs the scan, not Checkov's ~4 s of imports (the CLI is the fallback);
 - after `terraform show -json`, OPA, checkov (plan), cost and the plan JSON redaction run side by side
   (a failing OPA gate discards the later verdicts); checkov (plan) reads the plan JSON from a private
   temp dir, without re-parsing the HCL ("plan enrichment"), which cannot change its verdict;
@@ -23,6 +28,7 @@ stored or shown is `plan_json_redacted`.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import logging
@@ -45,6 +51,7 @@ from iac.spec import CompositionSpec, canonical_json
 from iac.terraform import Category, TerraformResult, TerraformRunner, sha256_file
 
 if TYPE_CHECKING:
+    from iac.gates.checkov import CheckovWorker
     from iac.gates.cost import Budget
     from tenants.models import AwsAccount, Config
 
@@ -359,6 +366,112 @@ def _checkov(target: Path, kind: str) -> GateResult:
     return checkov_gate(target, kind=kind, skip_checks=platform_checkov_skips())  # type: ignore[arg-type]
 
 
+def _checkov_warm(worker: CheckovWorker | None, target: Path, kind: str) -> GateResult:
+    """checkov through the run's warm worker (same argv, same findings as the CLI), else the CLI."""
+    if worker is None:
+        return _checkov(target, kind)
+    return worker.gate(target, kind=kind, skip_checks=platform_checkov_skips())  # type: ignore[arg-type]
+
+
+def _start_checkov_worker() -> CheckovWorker | None:
+    try:
+        from iac.gates.checkov import CheckovWorker
+
+        return CheckovWorker.start()
+    except Exception:  # the CLI path still works
+        logger.exception("cannot start the warm checkov worker; using the CLI")
+        return None
+
+
+class _AnyEvent:
+    """Set when any of the events is: the run's cancel event or the speculative plan's own stop."""
+
+    def __init__(self, *events: threading.Event | None) -> None:
+        self.events = [e for e in events if e is not None]
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self.events)
+
+
+class _SpeculativePlan:
+    """`terraform plan -out` started right after a successful `terraform init`, beside `validate` and
+    checkov (code), instead of after them.
+
+    Why this is safe (invariant 6 and the gate order):
+    - the safety gate has already passed: `init` itself only runs after it, and so does this plan; the
+      code that reaches provider execution is exactly what safety and fmt approved;
+    - plan is read-only against the account: it refreshes (reads) and writes only the local plan file.
+      It is never applied unless every gate passes, and it is *reported* only then: if `validate` or
+      checkov (code) fails, the plan is cancelled (the runner's SIGINT, then SIGTERM/SIGKILL, so Terraform
+      releases the state lock), its file is deleted, none of its output, sha256 or timings is returned,
+      and the run is blocked at that gate exactly as before; later gates never run;
+    - `validate` and `plan` may share the initialised work dir: after `init`, neither writes to
+      `.terraform/` or the lock file (validate reads the config and provider schemas; plan additionally
+      reads the backend config and writes only `plan.tfplan`), and each starts its own provider
+      processes. checkov (code) scans a snapshot taken before init.
+    Its output is buffered and only streamed to `on_line` once the code gates passed (`go_live`), so a
+    cancelled plan never shows up in the run's log.
+    """
+
+    def __init__(
+        self,
+        runner: TerraformRunner,
+        planfile: str,
+        *,
+        on_line: Callable[[str], None] | None,
+        cancel_event: threading.Event | None,
+    ) -> None:
+        self.planfile = planfile
+        self.path = runner.workdir / planfile
+        self.on_line = on_line
+        self.lines: list[str] = []
+        self.stop = threading.Event()
+        self._live = False
+        self._lock = threading.Lock()
+        self.runner = copy.copy(runner)  # same work dir, env, binary, redactor; own output and stop
+        self.runner.__dict__.pop("init", None)  # run_code_gates' hook, not ours
+        self.runner.on_line = self._line
+        self.runner.cancel_event = _AnyEvent(cancel_event, self.stop)  # type: ignore[assignment]
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gantry-plan")
+        self.started = time.perf_counter()
+        self.future: Future = self._pool.submit(self.runner.plan, planfile)
+
+    def _line(self, line: str) -> None:
+        with self._lock:
+            self.lines.append(line)
+            if self._live and self.on_line is not None:
+                self.on_line(line)
+
+    def go_live(self) -> None:
+        """The code gates passed: replay what the plan printed so far and stream the rest."""
+        with self._lock:
+            if self.on_line is not None:
+                for line in self.lines:
+                    self.on_line(line)
+            self._live = True
+
+    def wait(self) -> TerraformResult:
+        try:
+            return self.future.result()
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def cancel(self) -> None:
+        self.stop.set()
+
+    def discard(self) -> int:
+        """Cancel, wait for terraform to stop, delete the plan file; returns the plan's wall time (ms)."""
+        self.stop.set()
+        with contextlib.suppress(Exception):
+            self.future.result()
+        self._pool.shutdown(wait=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        with self._lock:
+            self.lines = []
+        return int((time.perf_counter() - self.started) * 1000)
+
+
 def _crashed(name: str, exc: BaseException) -> GateResult:
     gate = GateResult(name=name, summary=f"{name} gate crashed")
     gate.add(Finding(rule="gate-crashed", message=f"{type(exc).__name__}: {exc}", severity=Severity.CRITICAL))
@@ -391,18 +504,25 @@ def run_code_gates(
     allowed_module_roots: list[Path],
     stages: Iterable[str] = CODE_STAGES,
     snapshot: bool = True,
+    speculate: Callable[[TerraformRunner], Callable[[], None]] | None = None,
 ) -> TerraformRunner | None:
     """safety → fmt → init/validate ∥ checkov (code). Appends stages and gates.
 
     `make_runner` is called only once the safety gate has passed (credentials are not even fetched for
     code that fails it); it may raise PrepareError. Returns the runner, or None when blocked or failed.
     `snapshot=False` scans `workdir` itself (when .terraform lives elsewhere, e.g. TF_DATA_DIR).
+    `speculate(runner)` is called once `terraform init` succeeded (so after safety and fmt passed), unless
+    checkov (code) has already failed; it starts read-only work (the pipeline's plan) and returns a
+    callable that cancels it, called as soon as validate or checkov (code) blocks. The caller still
+    discards that work when this returns None.
     """
     from iac.gates.safety import safety_gate
     from iac.gates.terraform_checks import fmt_gate, validate_gate
 
     wanted = set(stages)
     clock = _Clock(result)
+
+    cancel_speculation: list[Callable[[], None]] = []
 
     def blocked(gate: GateResult, start: float, duration_ms: int | None = None) -> bool:
         result.gates.append(gate)
@@ -412,6 +532,8 @@ def run_code_gates(
             stage.duration_ms = duration_ms
         if failed:
             result.status, result.blocked_by = PipelineStatus.BLOCKED, gate.name
+            for cancel in cancel_speculation:
+                cancel()
         return failed
 
     # Safety reads the raw HCL before anything runs provider code (invariant 6). It is never skipped.
@@ -437,6 +559,22 @@ def run_code_gates(
         scan_copy = _snapshot(workdir) if snapshot else None
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkov-code")
         checkov_future = pool.submit(_checkov, scan_copy or workdir, "code")
+
+    def code_scan_failed() -> bool:
+        if checkov_future is None or not checkov_future.done():
+            return False
+        return checkov_future.exception() is not None or checkov_future.result().status == Status.FAIL
+
+    if speculate is not None and "validate" in wanted:
+        init = runner.init
+
+        def init_then_speculate(*args: Any, **kwargs: Any) -> TerraformResult:
+            initialised = init(*args, **kwargs)
+            if initialised.ok and not code_scan_failed():
+                cancel_speculation.append(speculate(runner))
+            return initialised
+
+        runner.init = init_then_speculate  # type: ignore[method-assign]
     try:
         if "fmt" in wanted:
             start = time.perf_counter()
@@ -458,6 +596,7 @@ def run_code_gates(
                 return None
             result.stages[-1].detail += f" (overlapped fmt/init/validate; waited {waited_ms} ms more)"
     finally:
+        runner.__dict__.pop("init", None)
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
         if scan_copy is not None:
@@ -491,6 +630,45 @@ def run_pipeline(
     unknown = wanted - set(STAGES)
     if unknown:
         raise ValueError(f"unknown stage(s): {', '.join(sorted(unknown))}")
+    # A warm Checkov for the plan scan, importing while terraform runs; it only ever reads files.
+    worker = _start_checkov_worker() if {"plan", "checkov_plan"} <= wanted else None
+    try:
+        return _run_pipeline(
+            spec,
+            account=account,
+            config=config,
+            workdir=workdir,
+            on_line=on_line,
+            request_budget=request_budget,
+            cancel_event=cancel_event,
+            wanted=wanted,
+            apply=apply,
+            run_id=run_id,
+            timeout=timeout,
+            redactor=redactor,
+            checkov_worker=worker,
+        )
+    finally:
+        if worker is not None:
+            worker.close()
+
+
+def _run_pipeline(
+    spec: CompositionSpec,
+    *,
+    account: AwsAccount,
+    config: Config | None,
+    workdir: str | Path,
+    on_line: Callable[[str], None] | None,
+    request_budget: Budget | None,
+    cancel_event: threading.Event | None,
+    wanted: set[str],
+    apply: bool,
+    run_id: int | str | None,
+    timeout: float | None,
+    redactor: Redactor | None,
+    checkov_worker: CheckovWorker | None,
+) -> PipelineResult:
     overall = time.perf_counter()
     workdir = Path(workdir)
     result = PipelineResult(status=PipelineStatus.PASSED, spec_sha256=spec.sha256(), workdir=str(workdir))
@@ -551,15 +729,41 @@ def run_pipeline(
             workdir, env=env, on_line=on_line, cancel_event=cancel_event, timeout=timeout, redactor=redactor
         )
 
-    runner = run_code_gates(
-        workdir,
-        result,
-        make_runner=make_runner,
-        trusted_files=rendered.trusted_files,
-        allowed_module_roots=[],  # the curated code is copied in: nothing outside the work dir
-        stages=wanted,
-    )
+    # 6 (speculative). plan starts once init succeeded, beside validate and checkov (code): see
+    # _SpeculativePlan for why that is safe. It is cancelled and discarded unless every code gate passes.
+    speculative: _SpeculativePlan | None = None
+
+    def speculate(initialised: TerraformRunner) -> Callable[[], None]:
+        nonlocal speculative
+        speculative = _SpeculativePlan(initialised, PLAN_FILE, on_line=on_line, cancel_event=cancel_event)
+        return speculative.cancel
+
+    try:
+        runner = run_code_gates(
+            workdir,
+            result,
+            make_runner=make_runner,
+            trusted_files=rendered.trusted_files,
+            allowed_module_roots=[],  # the curated code is copied in: nothing outside the work dir
+            stages=wanted,
+            speculate=speculate if "plan" in wanted else None,
+        )
+    except BaseException:
+        if speculative is not None:
+            speculative.discard()
+        raise
     if runner is None:
+        if speculative is not None or result.blocked_by in ("validate", "checkov_code"):
+            # Blocked (or cancelled) after init: the plan is cancelled and discarded, nothing of it is
+            # returned; the run is reported exactly as if it had never started.
+            if speculative is not None:
+                ran_ms = speculative.discard()
+                stage = Stage("plan", "cancelled", ran_ms, "speculative plan cancelled and discarded")
+            else:
+                stage = Stage("plan", "skipped", 0, "not started")
+            if result.blocked_by:
+                stage.detail += f": blocked by {result.blocked_by}"
+            result.stages.append(stage)
         if cancel_event is not None and cancel_event.is_set():  # a cancelled command, not a verdict
             result.status, result.blocked_by = PipelineStatus.CANCELLED, None
             result.error = result.error or "cancelled"
@@ -568,21 +772,31 @@ def run_pipeline(
         return finish()
 
     # 6. plan
-    if cancelled("plan"):
+    if speculative is None and cancelled("plan"):
         return finish()
     start = time.perf_counter()
-    plan_lines: list[str] = []
+    if speculative is not None:
+        # Every code gate passed: the speculative plan is the run's plan.
+        speculative.go_live()
+        plan = speculative.wait()
+        plan_lines = speculative.lines
+        waited_ms = int((time.perf_counter() - start) * 1000)
+        plan_detail = f" (speculative: started after init, beside validate/checkov; waited {waited_ms} ms)"
+        start = speculative.started
+    else:
+        plan_lines = []
+        plan_detail = ""
 
-    def collect(line: str) -> None:
-        plan_lines.append(line)
-        if on_line is not None:
-            on_line(line)
+        def collect(line: str) -> None:
+            plan_lines.append(line)
+            if on_line is not None:
+                on_line(line)
 
-    runner.on_line = collect  # the plan's own (redacted) rendering is the plan text: no second `show`
-    try:
-        plan = runner.plan(PLAN_FILE)
-    finally:
-        runner.on_line = on_line
+        runner.on_line = collect  # the plan's own (redacted) rendering is the plan text: no second `show`
+        try:
+            plan = runner.plan(PLAN_FILE)
+        finally:
+            runner.on_line = on_line
     result.terraform["plan"] = plan.to_dict()
     result.plan_text = plan_text(plan_lines)
     if not plan.ok:
@@ -590,7 +804,7 @@ def run_pipeline(
     result.changes = plan.changes
     result.plan_file = str(workdir / PLAN_FILE)
     result.plan_sha256 = plan.plan_sha256
-    clock.record("plan", start, detail="changes" if plan.changes else "no changes")
+    clock.record("plan", start, detail=("changes" if plan.changes else "no changes") + plan_detail)
 
     # 7. show -json (raw: the gates need real values)
     start = time.perf_counter()
@@ -625,7 +839,7 @@ def run_pipeline(
         if "checkov_plan" in post:
             plan_json_path.write_text(json.dumps(shown.json), encoding="utf-8")
             plan_json_path.chmod(0o600)
-            futures["checkov_plan"] = pool.submit(_checkov, plan_json_path, "plan")
+            futures["checkov_plan"] = pool.submit(_checkov_warm, checkov_worker, plan_json_path, "plan")
         if "cost" in post:
             from iac.gates.cost import cost_gate
 

@@ -73,7 +73,7 @@ class Tenant(models.Model):
         return self.name
 
     def clean(self) -> None:
-        skips = self.checkov_skip_checks
+        skips = self.checkov_skip_checks = self.checkov_skip_checks or {}
         if not isinstance(skips, dict) or not all(
             re.fullmatch(r"CKV2?_[A-Z0-9]+_\d+", str(check)) and isinstance(reason, str) and reason.strip()
             for check, reason in skips.items()

@@ -408,6 +408,10 @@ class TenantSettingsView(TenantMixin, FormView):
         return super().get_context_data(title="Tenant settings", cancel_url=reverse("dashboard"), **kwargs)
 
     def form_valid(self, form):
-        services.tenant_update_settings(actor_membership=self.membership, **form.cleaned_data)
+        try:
+            services.tenant_update_settings(actor_membership=self.membership, **form.cleaned_data)
+        except ValidationError as exc:
+            _form_errors(form, exc)
+            return self.form_invalid(form)
         messages.success(self.request, "Settings saved.")
         return redirect("tenant_settings")

@@ -1,10 +1,17 @@
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 
 from runs.models import AuditEvent
 from tenants.models import Config, Membership
 from tenants.roles import Role
-from tenants.services import account_update, config_update, membership_change_role, membership_remove
+from tenants.services import (
+    account_update,
+    config_update,
+    membership_change_role,
+    membership_remove,
+    tenant_update_settings,
+)
 
 
 def test_every_config_change_bumps_the_version_and_is_audited(own):
@@ -59,3 +66,17 @@ def test_aws_mode_needs_a_matching_role_arn(own):
             mode="aws",
             role_arn="arn:aws:iam::999999999999:role/Gantry",
         )
+
+
+@pytest.mark.parametrize("skips", [["CKV_AWS_1"], {"CKV_AWS_1": ""}, {"not-a-check": "why"}])
+def test_checkov_skips_need_a_check_id_and_a_reason(own, skips):
+    with pytest.raises(ValidationError, match="reason"):
+        tenant_update_settings(actor_membership=own.members[Role.ADMIN], checkov_skip_checks=skips)
+    own.tenant.refresh_from_db()
+    assert own.tenant.checkov_skip_checks == {}
+
+
+def test_settings_page_shows_a_bad_skip_list_as_a_form_error(own, client_as):
+    client = client_as(own.user(Role.ADMIN), own.tenant)
+    response = client.post(reverse("tenant_settings"), {"name": "Acme", "checkov_skip_checks": '["x"]'})
+    assert response.status_code == 200 and "a check id and a reason" in response.content.decode()
