@@ -12,6 +12,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from portal.celery_routes import CELERY_BEAT_SCHEDULE, CELERY_TASK_ROUTES  # noqa: F401
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("GANTRY_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -176,6 +178,19 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# --- Runs: approvals, leases, heartbeat, reconciler, webhooks ---------------------------------------
+GANTRY_APPROVALS_REQUIRED = json.loads(
+    env("GANTRY_APPROVALS_REQUIRED", '{"prod": 2, "staging": 1, "dev": 1}')
+)
+GANTRY_APPROVAL_WINDOW_HOURS = float(env("GANTRY_APPROVAL_WINDOW_HOURS", "72"))
+GANTRY_CHANGE_TICKET_ENVS = env_list("GANTRY_CHANGE_TICKET_ENVS", "prod")
+GANTRY_HEARTBEAT_SECONDS = float(env("GANTRY_HEARTBEAT_SECONDS", "10"))
+GANTRY_HEARTBEAT_TIMEOUT_SECONDS = int(env("GANTRY_HEARTBEAT_TIMEOUT_SECONDS", "120"))
+GANTRY_RUN_LEASE_SECONDS = int(env("GANTRY_RUN_LEASE_SECONDS", "120"))
+GANTRY_LOCK_RETRY_SECONDS = int(env("GANTRY_LOCK_RETRY_SECONDS", "30"))
+GANTRY_RUN_NUDGE_SECONDS = int(env("GANTRY_RUN_NUDGE_SECONDS", "600"))
+GANTRY_WEBHOOK_ALLOW_PRIVATE = env_bool("GANTRY_WEBHOOK_ALLOW_PRIVATE", False)
 
 # --- Storage: local files by default, S3 through django-storages in production ---------------------
 MEDIA_ROOT = Path(env("GANTRY_MEDIA_ROOT", str(VAR_DIR / "media")))
