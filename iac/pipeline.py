@@ -188,7 +188,10 @@ def gate_digest(gates: Iterable[GateResult | dict]) -> str:
     for gate in gates:
         data = gate.to_dict() if isinstance(gate, GateResult) else dict(gate)
         data.pop("duration_ms", None)
-        items.append(_stable(data))
+        data = _stable(data)
+        # Tools such as Checkov report findings in no fixed order; the digest must not depend on it.
+        data["findings"] = sorted(data.get("findings", []), key=canonical_json)
+        items.append(data)
     return hashlib.sha256(canonical_json(items).encode("utf-8")).hexdigest()
 
 

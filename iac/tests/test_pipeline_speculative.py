@@ -236,3 +236,19 @@ def test_an_unused_worker_is_stopped_with_its_process_group():
     assert worker.proc.poll() is not None
     with pytest.raises(ProcessLookupError):
         os.killpg(worker.proc.pid, 0)
+
+
+def test_gate_digest_ignores_the_order_of_findings():
+    from iac.gates.base import Finding, GateResult
+    from iac.pipeline import gate_digest
+
+    a, b = Finding(rule="CKV_AWS_1", message="one"), Finding(rule="CKV_AWS_2", message="two")
+    first, second = GateResult(name="checkov_plan"), GateResult(name="checkov_plan")
+    first.add(a)
+    first.add(b)
+    second.add(b)
+    second.add(a)
+    assert gate_digest([first]) == gate_digest([second])
+    changed = GateResult(name="checkov_plan")
+    changed.add(a)
+    assert gate_digest([changed]) != gate_digest([first])
