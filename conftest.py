@@ -85,3 +85,26 @@ def client_as(client):
         return client
 
     return sign_in
+
+
+@pytest.fixture(scope="session")
+def endpoint():
+    """URL of one embedded sandbox (moto server on loopback) shared by the session; tests use unique names."""
+    from iac import sandbox
+
+    server, url = sandbox.start_threaded()
+    yield url
+    server.stop()
+
+
+@pytest.fixture
+def sandbox_settings(settings, endpoint):
+    """Point the AWS session factory and rendered providers at the shared sandbox, with the plugin mirror."""
+    from iac.testing import PLUGIN_DIR
+    from tenants.aws import clear_cache
+
+    settings.GANTRY_SANDBOX_ENDPOINT = endpoint
+    settings.TERRAFORM_PLUGIN_DIR = PLUGIN_DIR
+    clear_cache()
+    yield settings
+    clear_cache()

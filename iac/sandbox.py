@@ -185,7 +185,13 @@ def ensure_state_backend(endpoint: str, bucket: str, table: str, region: str = S
                 raise
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
 
-    dynamodb = _client("dynamodb", endpoint, region)
+    ensure_lock_table(_client("dynamodb", endpoint, region), table)
+
+
+def ensure_lock_table(dynamodb: Any, table: str) -> None:
+    """Create Terraform's DynamoDB lock table (hash key LockID) unless it exists; safe to race."""
+    from botocore.exceptions import ClientError
+
     try:
         dynamodb.describe_table(TableName=table)
     except ClientError as exc:

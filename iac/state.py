@@ -106,21 +106,6 @@ def ensure_backend(backend: BackendSpec, *, account: AwsAccount, endpoint: str |
 
 
 def _ensure_lock_table(session: Any, table: str) -> None:
-    from botocore.exceptions import ClientError
+    from iac.sandbox import ensure_lock_table
 
-    client = session.client("dynamodb")
-    try:
-        client.describe_table(TableName=table)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
-            raise
-        try:
-            client.create_table(
-                TableName=table,
-                KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
-        except ClientError as create_exc:
-            if create_exc.response.get("Error", {}).get("Code") != "ResourceInUseException":
-                raise
+    ensure_lock_table(session.client("dynamodb"), table)

@@ -171,10 +171,11 @@ class Heartbeat:
 
     def beat(self) -> bool:
         fields: dict[str, Any] = {}
-        if self.log is not None and self.log.version != self._flushed:
-            self._flushed = self.log.version
+        version = self.log.version if self.log is not None else self._flushed
+        if version != self._flushed:
             fields["log_tail"] = self.log.text()
         alive = lease_renew(self.run_id, self.token, **fields)
+        self._flushed = version  # only once written: a failed beat must not lose the log tail
         status = Run.objects.filter(pk=self.run_id).values_list("status", flat=True).first()
         if (not alive or status == S.CANCELLED) and self.cancel_event is not None:
             self.cancel_event.set()

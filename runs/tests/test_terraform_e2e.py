@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 
 import pytest
 
-from iac import sandbox
 from runs import worker
 from runs.approvals import run_approve, warnings_to_acknowledge
 from runs.models import AppliedPlan, Artifact, GateResult
@@ -17,30 +15,11 @@ from runs.services import run_create, run_request_apply
 from runs.states import RunStatus
 
 S = RunStatus
-PLUGIN_DIR = os.environ.get("TERRAFORM_PLUGIN_DIR") or "/opt/tf-plugins"
 
 pytestmark = [
     pytest.mark.terraform,
     pytest.mark.skipif(not shutil.which("terraform"), reason="terraform not installed"),
 ]
-
-
-@pytest.fixture(scope="module")
-def endpoint():
-    server, url = sandbox.start_threaded()
-    yield url
-    server.stop()
-
-
-@pytest.fixture
-def sandbox_settings(settings, endpoint):
-    from tenants.aws import clear_cache
-
-    settings.GANTRY_SANDBOX_ENDPOINT = endpoint
-    settings.TERRAFORM_PLUGIN_DIR = PLUGIN_DIR
-    clear_cache()
-    yield settings
-    clear_cache()
 
 
 def test_request_plan_approve_apply(own, sandbox_settings):
