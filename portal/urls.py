@@ -12,4 +12,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("", include("tenants.urls")),
+    path("", include("agents.urls")),
+    path("", include("runs.urls_pages")),
+    path("", include("runs.urls_audit")),
+    path("", include("blueprints.urls")),
+    path("api/", include("portal.api_urls")),
 ]

@@ -1,0 +1,3 @@
+"""Routes filled in by the pages that own them."""
+
+urlpatterns: list = []
