@@ -365,3 +365,22 @@ class TenantWebhook(RunScoped):
 
     def __str__(self) -> str:
         return f"Webhook of {self.tenant}"
+
+
+class SavedSearch(RunScoped):
+    """A user's named audit search: the query string of the audit page's filters."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=100)
+    scope = models.CharField(max_length=16, default="runs")  # which list: runs or events
+    query = models.CharField(max_length=2000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "user", "name"], name="one_saved_search_name_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return self.name

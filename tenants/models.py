@@ -64,6 +64,12 @@ class Tenant(models.Model):
         choices=[("low", "Low"), ("medium", "Medium"), ("high", "High"), ("critical", "Critical")],
         help_text="Checkov findings below this severity do not block (empty: every finding blocks).",
     )
+    freeform_composition = models.BooleanField(
+        "Free-form composition",
+        default=False,
+        help_text="With a language model configured, requests no curated stack covers may be composed "
+        "from curated modules (never raw Terraform). Off by default.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -308,3 +314,30 @@ class Config(TenantOwned):
     def tags(self) -> dict[str, str]:
         """Default tags plus the ones Gantry always sets."""
         return {**self.default_tags, "gantry:tenant": self.tenant.slug, "gantry:config": self.name}
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.strip().encode()).hexdigest()
+
+
+class ApiToken(TenantOwned):
+    """A personal access token for the REST API and the MCP server: shown once, stored as a sha256 hash,
+    scoped to one tenant, and never above its owner's current role there (the effective role is the
+    lower of `role` and the membership's role at each request)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_tokens")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, db_index=True)  # shown in lists to tell tokens apart
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
