@@ -28,6 +28,7 @@ __all__ = [
     "belief",
     "budget_daily_usd",
     "build_commit",
+    "review_request",
     "snapshot_estimator",
 ]
 
@@ -473,3 +474,20 @@ def belief(
         "regrets": [r.to_dict() for r in commit.regrets] if commit is not None else [],
         "schema_version": intent.schema_version,
     }
+
+
+def review_request(intent: Intent, *, config, user=None, blueprint_version=None) -> tuple[Any, IntentCommit]:
+    """Route ``intent`` as generation will, pricing the specs from the snapshot, and state the commit:
+    ``(AgentAnswer, IntentCommit)``. With ``blueprint_version`` (the requester's choice) the request is
+    a create of that blueprint's stack, tuned by what the request states."""
+    from agents.domains import AgentContext
+    from agents.intent import Domain
+    from agents.router import route
+
+    if blueprint_version is not None:
+        intent = intent.model_copy(update={"action": Action.CREATE, "domain": Domain.INFRA})
+    context = AgentContext.for_config(
+        config, user=user, estimator=snapshot_estimator, blueprint_version=blueprint_version
+    )
+    answer = route(intent, context)
+    return answer, build_commit(answer.intent, answer=answer, config=config)

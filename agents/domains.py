@@ -12,7 +12,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from agents.intent import Domain, Intent
 
-AnswerStatus = Literal["ready", "needs_clarification", "refused", "not_available"]
+# "proposed": a free-form composition (agents.composition) checked and shown for review, not planned.
+AnswerStatus = Literal["ready", "needs_clarification", "refused", "not_available", "proposed"]
 
 
 @dataclass
@@ -29,6 +30,8 @@ class AgentContext:
     user: Any = None
     estimator: Callable[[Intent, list[dict[str, Any]]], Any] | None = None
     use_blueprints: bool = True
+    # A BlueprintVersion the requester chose ("reuse this blueprint"): its stack and parameters are used.
+    blueprint_version: Any = None
 
     @classmethod
     def for_config(cls, config, *, user=None, **kwargs: Any) -> AgentContext:
@@ -59,6 +62,7 @@ class AgentAnswer:
     questions: list[Any] = field(default_factory=list)  # agents.clarification.Question
     blueprint: dict[str, Any] | None = None  # the blueprint the specs start from
     estimate: Any = None  # agents.commit.CostEstimate
+    composition: dict[str, Any] | None = None  # a free-form proposal (agents.composition.compose_answer)
 
     @property
     def ok(self) -> bool:
@@ -80,6 +84,7 @@ class AgentAnswer:
             "questions": [q.to_dict() if hasattr(q, "to_dict") else q for q in self.questions],
             "blueprint": self.blueprint,
             "estimate": self.estimate.to_dict() if hasattr(self.estimate, "to_dict") else self.estimate,
+            "composition": self.composition,
         }
 
 

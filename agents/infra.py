@@ -269,12 +269,12 @@ def platform_inputs(
 
 
 def _instance_types(stack: str, params: dict[str, Any]) -> list[tuple[str, bool]]:
-    if stack == "web_tier" and params.get("instance_type"):
+    if stack in ("web_tier", "ec2", "asg_ec2") and params.get("instance_type"):
         return [(params["instance_type"], False)]
-    if stack == "data_tier" and params.get("instance_class"):
+    if stack in ("data_tier", "rds") and params.get("instance_class"):
         return [(params["instance_class"], True)]
-    if stack == "eks_cluster":
-        return [(t, False) for t in params.get("node_instance_types") or []]
+    if stack in ("eks_cluster", "eks"):
+        return [(t, False) for t in params.get("node_instance_types") or [] if isinstance(t, str)]
     return []
 
 
@@ -282,8 +282,88 @@ def _capacity(stack: str, params: dict[str, Any]) -> list[tuple[str, int]]:
     keys = {
         "web_tier": ("instance_count", "min_size", "max_size"),
         "eks_cluster": ("node_desired_size", "node_min_size"),
+        # curated modules, as a free-form composition uses them
+        "ec2": ("instance_count",),
+        "asg_ec2": ("desired_capacity", "min_size", "max_size"),
+        "eks": ("node_desired_size", "node_min_size", "node_max_size"),
     }.get(stack, ())
     return [(key, params[key]) for key in keys if isinstance(params.get(key), int)]
+
+
+def _sized_parts(spec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(stack or module, its parameters) for a curated-stack spec or each module of a composition."""
+    if spec.get("composition"):
+        return [(call["module"], call.get("inputs") or {}) for call in spec["composition"]["modules"]]
+    return [(spec["stack"], spec.get("parameters", {}))]
+
+
+def _services_problems(account, specs: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    allowed = set(account.allowed_services)
+    refusals: list[str] = []
+    notes: list[str] = []
+    for stack_name in dict.fromkeys(spec["stack"] for spec in specs if spec.get("stack")):
+        stack = STACKS[stack_name]
+        missing = [s for s in stack.primary_services if s not in allowed]
+        if missing:
+            refusals.append(
+                f"Account {account.name} does not allow {', '.join(missing)}, which the "
+                f"{stack_name} blueprint needs (allowed: {', '.join(sorted(allowed))})."
+            )
+        extra = [s for s in stack.supporting_services if s not in allowed]
+        if extra:
+            notes.append(
+                f"{stack_name} also creates {', '.join(extra)} resources, which account {account.name} "
+                "does not list; the policy gate may block them."
+            )
+    for spec in specs:
+        if spec.get("composition"):
+            from agents.composition import MODULE_SERVICES
+
+            for call in spec["composition"]["modules"]:
+                missing = [s for s in MODULE_SERVICES.get(call["module"], ()) if s not in allowed]
+                if missing:
+                    refusals.append(
+                        f"Account {account.name} does not allow {', '.join(missing)}, which the "
+                        f"{call['module']} module needs (allowed: {', '.join(sorted(allowed))})."
+                    )
+    return refusals, notes
+
+
+def _sizing_problems(
+    part: str,
+    params: dict[str, Any],
+    caps: dict[str, Any],
+    cap_size: str | None,
+    cap_rank: int | None,
+    limit: int | None,
+    env_label: str,
+) -> list[str]:
+    """Instance sizes and capacities of one stack (or composed module) against the environment's caps."""
+    refusals: list[str] = []
+    for itype, is_db in _instance_types(part, params):
+        parts = itype.removeprefix("db.").split(".")
+        if len(parts) != 2:
+            refusals.append(f"{itype} is not a recognised instance type.")
+            continue
+        family, size = parts
+        families = caps.get("db_families" if is_db else "families") or caps.get("families")
+        if families and family not in families:
+            refusals.append(
+                f"{itype} is not an allowed instance family in {env_label} "
+                f"(allowed: {', '.join(sorted(families))})."
+            )
+        rank = size_rank(size)
+        if cap_rank is not None and (rank is None or rank > cap_rank):
+            refusals.append(
+                f"{itype} is larger than {env_label} allows (up to {cap_size}); pick a smaller size "
+                "or use a config for a bigger environment."
+            )
+    for key, value in _capacity(part, params):
+        if limit is not None and value > limit:
+            refusals.append(
+                f"{key.replace('_', ' ')} {value} is more than {env_label} allows ({limit} at most)."
+            )
+    return refusals
 
 
 def check_constraints(
@@ -313,21 +393,9 @@ def check_constraints(
             )
             break
     if account is not None and account.allowed_services:
-        allowed = set(account.allowed_services)
-        for stack_name in dict.fromkeys(spec["stack"] for spec in specs):
-            stack = STACKS[stack_name]
-            missing = [s for s in stack.primary_services if s not in allowed]
-            if missing:
-                refusals.append(
-                    f"Account {account.name} does not allow {', '.join(missing)}, which the "
-                    f"{stack_name} blueprint needs (allowed: {', '.join(sorted(allowed))})."
-                )
-            extra = [s for s in stack.supporting_services if s not in allowed]
-            if extra:
-                notes.append(
-                    f"{stack_name} also creates {', '.join(extra)} resources, which account {account.name} "
-                    "does not list; the policy gate may block them."
-                )
+        more_refusals, more_notes = _services_problems(account, specs)
+        refusals += more_refusals
+        notes += more_notes
 
     caps = instance_caps(env)
     cap_size = caps.get("max_size")
@@ -337,30 +405,8 @@ def check_constraints(
     for spec in specs:
         if spec.get("action") == "destroy":
             continue
-        params = spec.get("parameters", {})
-        for itype, is_db in _instance_types(spec["stack"], params):
-            parts = itype.removeprefix("db.").split(".")
-            if len(parts) != 2:
-                refusals.append(f"{itype} is not a recognised instance type.")
-                continue
-            family, size = parts
-            families = caps.get("db_families" if is_db else "families") or caps.get("families")
-            if families and family not in families:
-                refusals.append(
-                    f"{itype} is not an allowed instance family in {env_label} "
-                    f"(allowed: {', '.join(sorted(families))})."
-                )
-            rank = size_rank(size)
-            if cap_rank is not None and (rank is None or rank > cap_rank):
-                refusals.append(
-                    f"{itype} is larger than {env_label} allows (up to {cap_size}); pick a smaller size "
-                    "or use a config for a bigger environment."
-                )
-        for key, value in _capacity(spec["stack"], params):
-            if limit is not None and value > limit:
-                refusals.append(
-                    f"{key.replace('_', ' ')} {value} is more than {env_label} allows ({limit} at most)."
-                )
+        for part, params in _sized_parts(spec):
+            refusals += _sizing_problems(part, params, caps, cap_size, cap_rank, limit, env_label)
 
     if account is not None and account.mandatory_tags:
         for spec in specs:
@@ -399,6 +445,21 @@ def check_constraints(
 # --- the agent -------------------------------------------------------------------------------------
 
 
+def _blueprint_info(version, *, score: float) -> dict[str, Any]:
+    """What a spec records about the blueprint version it starts from."""
+    blueprint = version.blueprint
+    return {
+        "slug": blueprint.slug,
+        "name": blueprint.name,
+        "id": blueprint.pk,
+        "version": version.number,
+        "version_id": version.pk,
+        "sha256": version.source_sha256,
+        "score": round(score, 3),
+        "platform": blueprint.tenant_id is None,
+    }
+
+
 class InfraAgent:
     name = "infra"
     domains = frozenset({Domain.INFRA})
@@ -415,16 +476,22 @@ class InfraAgent:
                     f"'{intent.action.value}' requests about infrastructure are not available yet."
                 ),
             )
-        questions = questions_for(intent, config=context.config)
-        if questions:
-            return AgentAnswer(
-                agent=self.name,
-                status="needs_clarification",
-                intent=intent,
-                message="I need a few answers before I can prepare this.",
-                questions=questions,
-            )
-        stacks, unsupported = stacks_for(intent)
+        if context.blueprint_version is not None:
+            # The requester chose the blueprint: it answers what to build; the request only tunes it.
+            stack_name = context.blueprint_version.blueprint.stack
+            chosen = [r for r in intent.resources if STACK_OF_TYPE.get(r.type.value) == stack_name]
+            stacks, unsupported = [(stack_name, chosen[0] if chosen else None)], []
+        else:
+            questions = questions_for(intent, config=context.config)
+            if questions:
+                return AgentAnswer(
+                    agent=self.name,
+                    status="needs_clarification",
+                    intent=intent,
+                    message="I need a few answers before I can prepare this.",
+                    questions=questions,
+                )
+            stacks, unsupported = stacks_for(intent)
         refusals: list[str] = []
         notes: list[str] = []
         if unsupported:
@@ -432,6 +499,13 @@ class InfraAgent:
             available = ", ".join(STACKS)
             refusals.append(f"No curated blueprint builds {names} yet (available: {available}).")
         if not stacks:
+            if intent.action == Action.CREATE:
+                # No curated stack fits: a free-form composition of curated modules, when allowed.
+                from agents.composition import compose_answer
+
+                return compose_answer(
+                    intent, context, agent=self.name, tags=self._tags(intent, context, None), why=refusals
+                )
             if not refusals:
                 refusals.append("I could not find anything to build in this request.")
             return self._refuse(intent, refusals, notes)
@@ -531,8 +605,11 @@ class InfraAgent:
     def _defaults(
         self, intent: Intent, context: AgentContext, stack: str
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """Parameters to start from: the best approved blueprint of this stack the user can see,
-        else the curated defaults."""
+        """Parameters to start from: the blueprint version the requester chose, else the best approved
+        blueprint of this stack the user can see, else the curated defaults."""
+        chosen = context.blueprint_version
+        if chosen is not None and chosen.blueprint.stack == stack:
+            return dict(chosen.spec.get("parameters", {})), _blueprint_info(chosen, score=1.0)
         if context.use_blueprints and context.user is not None and intent.action == Action.CREATE:
             from blueprints.selectors import similar_blueprints
 
@@ -540,20 +617,10 @@ class InfraAgent:
             same = [m for m in matches if m.blueprint.stack == stack]
             if same:
                 best = same[0]
-                info = {
-                    "slug": best.blueprint.slug,
-                    "name": best.blueprint.name,
-                    "id": best.blueprint.pk,
-                    "version": best.version.number,
-                    "sha256": best.version.source_sha256,
-                    "score": round(best.score, 3),
-                    "platform": best.blueprint.tenant_id is None,
-                    "alternatives": [
-                        {"slug": m.blueprint.slug, "score": round(m.score, 3)}
-                        for m in matches
-                        if m is not best
-                    ],
-                }
+                info = _blueprint_info(best.version, score=best.score)
+                info["alternatives"] = [
+                    {"slug": m.blueprint.slug, "score": round(m.score, 3)} for m in matches if m is not best
+                ]
                 return dict(best.version.spec.get("parameters", {})), info
         return curated_defaults(stack), None
 
@@ -569,7 +636,7 @@ class InfraAgent:
         seen.add(raw)
         return name
 
-    def _tags(self, intent: Intent, context: AgentContext, stack: str) -> dict[str, str]:
+    def _tags(self, intent: Intent, context: AgentContext, stack: str | None) -> dict[str, str]:
         base = dict(context.config.tags) if context.config is not None else {}
         requested = {k: v for k, v in intent.tags.items() if not k.lower().startswith(("gantry:", "aws:"))}
-        return {**base, **requested, "gantry:stack": stack}
+        return {**base, **requested, **({"gantry:stack": stack} if stack else {})}

@@ -1,3 +1,10 @@
-"""Routes filled in by the pages that own them."""
+"""The console."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("console/", views.ConsoleView.as_view(), name="console"),
+    path("console/preview", views.ConsolePreviewView.as_view(), name="console_preview"),
+]

@@ -331,3 +331,91 @@ def reuse_spec(
             "sha256": blueprint_version.source_sha256,
         },
     }
+
+
+# --- the library pages -----------------------------------------------------------------------------
+
+
+def blueprint_library(
+    user,
+    *,
+    tenant,
+    query: str = "",
+    stack: str = "",
+    status: str = "",
+    scope: str = "",  # "platform" | "tenant" | "" (both)
+) -> QuerySet[Blueprint]:
+    """The blueprints the library shows for ``tenant``: the platform's and the tenant's own, filtered.
+    ``query`` matches name, slug, description and the stack's name or title ("alb" finds web tiers);
+    every word must match somewhere."""
+    qs = blueprints_for(user, tenant=tenant).select_related("tenant", "created_by")
+    for word in (query or "").lower().split()[:8]:
+        stacks = [s.name for s in STACKS.values() if word in s.name or word in s.title.lower()]
+        qs = qs.filter(
+            Q(name__icontains=word)
+            | Q(slug__icontains=word)
+            | Q(description__icontains=word)
+            | Q(stack__in=stacks)
+        )
+    if stack:
+        qs = qs.filter(stack=stack)
+    if status:
+        qs = qs.filter(status=status)
+    if scope == "platform":
+        qs = qs.filter(tenant__isnull=True)
+    elif scope == "tenant":
+        qs = qs.filter(tenant=tenant)
+    return qs.order_by("name", "pk")
+
+
+def blueprint_for_user(user, blueprint_id: int, *, tenant, action: str = "view") -> Blueprint:
+    """Blueprint.DoesNotExist (404) unless it is the platform's or ``tenant``'s and the user's role there
+    allows ``action``."""
+    return (
+        blueprints_for(user, tenant=tenant, action=action)
+        .select_related("tenant", "created_by")
+        .get(pk=blueprint_id)
+    )
+
+
+def blueprint_versions(blueprint: Blueprint) -> QuerySet[BlueprintVersion]:
+    return blueprint.versions.select_related("created_by", "approved_by").order_by("-number")
+
+
+def blueprint_usage(user, blueprint: Blueprint, *, tenant) -> QuerySet:
+    """Runs in ``tenant`` the user may see that were built from ``blueprint``: created from one of its
+    versions, or started from it by the infra agent (recorded in the run's belief)."""
+    from runs.selectors import runs_for_user
+
+    version_ids = blueprint.versions.values("pk")
+    return runs_for_user(user, tenant=tenant).filter(
+        Q(blueprint_version_id__in=version_ids) | Q(belief__blueprint__id=blueprint.pk)
+    )
+
+
+# --- reuse by a run --------------------------------------------------------------------------------
+
+
+def reusable_version(user, *, tenant, version_id: int) -> BlueprintVersion:
+    """The approved version ``version_id`` if ``user`` may reuse it in ``tenant`` (the tenant's own
+    blueprint or a platform one); otherwise a ValidationError that says nothing about other tenants."""
+    from django.core.exceptions import ValidationError
+
+    version = (
+        versions_for(user)
+        .filter(pk=version_id)
+        .filter(Q(blueprint__tenant=tenant) | Q(blueprint__tenant__isnull=True))
+        .first()
+    )
+    if version is None:
+        raise ValidationError(
+            {"blueprint_version_id": f"Blueprint version {version_id} does not exist in {tenant.name}."}
+        )
+    if version.approved_at is None:
+        raise ValidationError(
+            {
+                "blueprint_version_id": f"{version.blueprint.name} version {version.number} is not approved "
+                "yet; an approver must approve it before it can be reused."
+            }
+        )
+    return version

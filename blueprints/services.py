@@ -284,3 +284,31 @@ def blueprint_load_curated(*, user=None) -> dict[str, list[str]]:
             )
             report[outcome].append(entry["slug"])
     return report
+
+
+def blueprint_save_from_run(*, user, run_id: int, name: str, description: str = "") -> Blueprint:
+    """ "Save as blueprint" from an applied change run (operator and up): a draft blueprint of the run's
+    tenant whose version 1 holds the portable part of the run's spec and the rendered source's sha256.
+    Another tenant's run raises ``Run.DoesNotExist`` (404) and changes nothing; a role that may not
+    create blueprints raises PermissionDenied."""
+    from runs.models import Run, RunKind
+    from runs.states import RunStatus
+
+    with transaction.atomic():
+        run = Run.objects.for_user(user, "view").select_related("tenant").select_for_update().get(pk=run_id)
+        _require(user, run.tenant, "blueprint.create")
+        if run.status != RunStatus.APPLIED or run.kind != RunKind.CHANGE:
+            raise ValidationError(
+                f"Only an applied change can be saved as a blueprint; run #{run.pk} is {run.get_status_display()}."
+            )
+        if (run.spec or {}).get("stack") not in STACKS:
+            raise ValidationError(f"Run #{run.pk} did not apply a curated stack; there is nothing to save.")
+        return blueprint_create_from_spec(
+            tenant=run.tenant,
+            user=user,
+            spec=run.spec,
+            name=name,
+            description=description,
+            source_run_id=run.pk,
+            source_sha256=run.source_sha256 or None,
+        )

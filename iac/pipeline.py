@@ -48,6 +48,7 @@ from iac.gates.base import Finding, GateResult, Severity, Status
 from iac.redaction import MASK, Redactor, run_redactor
 from iac.renderer import RenderError, RenderResult, render
 from iac.spec import CompositionSpec, canonical_json
+from iac.stage_events import StageCallback, StageCancelled, StageEvents
 from iac.terraform import Category, TerraformResult, TerraformRunner, sha256_file
 
 if TYPE_CHECKING:
@@ -347,12 +348,29 @@ def plan_text(lines: list[str]) -> str:
 
 
 class _Clock:
-    def __init__(self, result: PipelineResult) -> None:
-        self.result = result
+    """Records finished stages on the result and tells the run's `on_stage` callback as it goes."""
 
-    def record(self, name: str, start: float, status: str = "ok", detail: str = "") -> Stage:
-        stage = Stage(name, status, int((time.perf_counter() - start) * 1000), detail)
+    def __init__(self, result: PipelineResult, events: StageEvents | None = None) -> None:
+        self.result = result
+        self.events = events or StageEvents(None, ())
+
+    def start(self, name: str, **info: Any) -> None:
+        self.events.start(name, **info)
+
+    def record(
+        self, name: str, start: float, status: str = "ok", detail: str = "", gate: GateResult | None = None
+    ) -> Stage:
+        return self.add(Stage(name, status, int((time.perf_counter() - start) * 1000), detail), gate)
+
+    def add(self, stage: Stage, gate: GateResult | None = None) -> Stage:
         self.result.stages.append(stage)
+        self.events.end_stage(
+            stage.name,
+            stage.status,
+            duration_ms=stage.duration_ms,
+            summary=stage.detail,
+            gate=gate.to_dict() if gate is not None else None,
+        )
         return stage
 
 
@@ -475,6 +493,19 @@ class _SpeculativePlan:
         return int((time.perf_counter() - self.started) * 1000)
 
 
+def _not_run_reason(result: PipelineResult) -> str:
+    """Why the stages still pending when the pipeline returns never ran (or were cut short)."""
+    if result.status == PipelineStatus.BLOCKED:
+        return f"not run: blocked by {result.blocked_by}"
+    if result.status == PipelineStatus.NO_CHANGES:
+        return "not run: the plan has no changes"
+    if result.status == PipelineStatus.CANCELLED:
+        return "cancelled"
+    if result.status == PipelineStatus.FAILED:
+        return f"not run: {result.error}" if result.error else "not run: an earlier stage failed"
+    return "not run"
+
+
 def _crashed(name: str, exc: BaseException) -> GateResult:
     gate = GateResult(name=name, summary=f"{name} gate crashed")
     gate.add(Finding(rule="gate-crashed", message=f"{type(exc).__name__}: {exc}", severity=Severity.CRITICAL))
@@ -508,6 +539,7 @@ def run_code_gates(
     stages: Iterable[str] = CODE_STAGES,
     snapshot: bool = True,
     speculate: Callable[[TerraformRunner], Callable[[], None]] | None = None,
+    on_stage: StageCallback | StageEvents | None = None,
 ) -> TerraformRunner | None:
     """safety → fmt → init/validate ∥ checkov (code). Appends stages and gates.
 
@@ -517,22 +549,26 @@ def run_code_gates(
     `speculate(runner)` is called once `terraform init` succeeded (so after safety and fmt passed), unless
     checkov (code) has already failed; it starts read-only work (the pipeline's plan) and returns a
     callable that cancels it, called as soon as validate or checkov (code) blocks. The caller still
-    discards that work when this returns None.
+    discards that work when this returns None. `on_stage` is told as each stage starts and ends (see
+    `iac.stage_events`); stages that never ran are left for the caller to report.
     """
     from iac.gates.safety import safety_gate
     from iac.gates.terraform_checks import fmt_gate, validate_gate
 
     wanted = set(stages)
-    clock = _Clock(result)
+    events = on_stage if isinstance(on_stage, StageEvents) else StageEvents(on_stage, CODE_STAGES)
+    clock = _Clock(result, events)
 
     cancel_speculation: list[Callable[[], None]] = []
 
-    def blocked(gate: GateResult, start: float, duration_ms: int | None = None) -> bool:
+    def blocked(gate: GateResult, start: float, duration_ms: int | None = None, note: str = "") -> bool:
         result.gates.append(gate)
         failed = gate.status == Status.FAIL
-        stage = clock.record(gate.name, start, "blocked" if failed else "ok", gate.summary)
-        if duration_ms is not None:
-            stage.duration_ms = duration_ms
+        stage = Stage(gate.name, "blocked" if failed else "ok", 0, gate.summary + note)
+        stage.duration_ms = (
+            duration_ms if duration_ms is not None else int((time.perf_counter() - start) * 1000)
+        )
+        clock.add(stage, gate)
         if failed:
             result.status, result.blocked_by = PipelineStatus.BLOCKED, gate.name
             for cancel in cancel_speculation:
@@ -540,6 +576,7 @@ def run_code_gates(
         return failed
 
     # Safety reads the raw HCL before anything runs provider code (invariant 6). It is never skipped.
+    clock.start("safety")
     start = time.perf_counter()
     gate = safety_gate(workdir, allowed_module_roots=allowed_module_roots, trusted_files=trusted_files)
     if blocked(gate, start):
@@ -551,6 +588,11 @@ def run_code_gates(
     except PrepareError as exc:
         clock.record(exc.stage, start, "failed", str(exc))
         result.status, result.error = PipelineStatus.FAILED, str(exc)
+        # Not a stage of its own: the next stage, the first that needs the account, could not start.
+        next_stage = next((n for n in CODE_STAGES if n in wanted and n not in events.ended), None)
+        if next_stage is not None:
+            events.start(next_stage)
+            events.end(next_stage, "error", duration_ms=result.stages[-1].duration_ms, summary=str(exc))
         return None
 
     # Checkov only reads files: it scans a snapshot while fmt, init and validate run.
@@ -559,6 +601,7 @@ def run_code_gates(
     scan_copy: Path | None = None
     checkov_start = time.perf_counter()
     if "checkov_code" in wanted:
+        clock.start("checkov_code")
         scan_copy = _snapshot(workdir) if snapshot else None
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkov-code")
         checkov_future = pool.submit(_checkov, scan_copy or workdir, "code")
@@ -580,24 +623,24 @@ def run_code_gates(
         runner.init = init_then_speculate  # type: ignore[method-assign]
     try:
         if "fmt" in wanted:
+            clock.start("fmt")
             start = time.perf_counter()
             if blocked(fmt_gate(runner), start):
                 return None
         if "validate" in wanted:
+            clock.start("validate")
             start = time.perf_counter()
             gate = validate_gate(runner, init=True)
             init_ms = gate.details.get("init_ms")
-            if blocked(gate, start):
+            if blocked(gate, start, note=f" (init {init_ms} ms)" if init_ms is not None else ""):
                 return None
-            if init_ms is not None:
-                result.stages[-1].detail += f" (init {init_ms} ms)"
         if checkov_future is not None:
             waited = time.perf_counter()
             gate = _result_of(checkov_future, "checkov_code")
             waited_ms = int((time.perf_counter() - waited) * 1000)
-            if blocked(gate, checkov_start, gate.duration_ms):
+            note = f" (overlapped fmt/init/validate; waited {waited_ms} ms more)"
+            if blocked(gate, checkov_start, gate.duration_ms, note=note):
                 return None
-            result.stages[-1].detail += f" (overlapped fmt/init/validate; waited {waited_ms} ms more)"
     finally:
         runner.__dict__.pop("init", None)
         if pool is not None:
@@ -622,12 +665,15 @@ def run_pipeline(
     run_id: int | str | None = None,
     timeout: float | None = None,
     redactor: Redactor | None = None,
+    on_stage: StageCallback | None = None,
 ) -> PipelineResult:
     """Render, gate and plan `spec` in `workdir` (must be missing or empty); see the module docstring.
 
     `stages` limits what runs (render and safety always run); a run with skipped gates can never be
     applied. `apply=True` applies the plan when every gate passed (tests and the CLI; the portal applies
-    through an approval instead).
+    through an approval instead). `on_stage(stage, status, info)` is told live as each of `STAGES` (and
+    "apply" with `apply=True`) starts and ends, see `iac.stage_events`; a callback raising
+    `StageCancelled` stops the run (the exception propagates once running work is stopped).
     """
     wanted = set(stages)
     unknown = wanted - set(STAGES)
@@ -650,6 +696,7 @@ def run_pipeline(
             timeout=timeout,
             redactor=redactor,
             checkov_worker=worker,
+            events=StageEvents(on_stage, (*STAGES, "apply") if apply else STAGES),
         )
     finally:
         if worker is not None:
@@ -671,23 +718,29 @@ def _run_pipeline(
     timeout: float | None,
     redactor: Redactor | None,
     checkov_worker: CheckovWorker | None,
+    events: StageEvents,
 ) -> PipelineResult:
     overall = time.perf_counter()
     workdir = Path(workdir)
     result = PipelineResult(status=PipelineStatus.PASSED, spec_sha256=spec.sha256(), workdir=str(workdir))
     result.config_version = getattr(config, "version", None)
-    clock = _Clock(result)
+    clock = _Clock(result, events)
     redactor = redactor or run_redactor()
 
     def finish() -> PipelineResult:
         result.gate_digest = gate_digest(result.gates)
         result.total_ms = int((time.perf_counter() - overall) * 1000)
+        for name in events.pending():
+            if name not in wanted and name not in ("render", "safety", "apply"):
+                events.end(name, "skipped", summary="not requested")
+        broken = result.status in (PipelineStatus.FAILED, PipelineStatus.CANCELLED)
+        events.skip_pending(_not_run_reason(result), cut_short="error" if broken else "skipped")
         return result
 
     def cancelled(stage: str) -> bool:
         if cancel_event is not None and cancel_event.is_set():
             result.status, result.error = PipelineStatus.CANCELLED, f"cancelled before {stage}"
-            result.stages.append(Stage(stage, "cancelled"))
+            clock.add(Stage(stage, "cancelled"))
             return True
         return False
 
@@ -704,6 +757,7 @@ def _run_pipeline(
         return finish()
 
     # 1. render
+    clock.start("render")
     start = time.perf_counter()
     try:
         rendered = render(spec, workdir, account=account)
@@ -750,6 +804,7 @@ def _run_pipeline(
             allowed_module_roots=[],  # the curated code is copied in: nothing outside the work dir
             stages=wanted,
             speculate=speculate if "plan" in wanted else None,
+            on_stage=events,
         )
     except BaseException:
         if speculative is not None:
@@ -766,7 +821,7 @@ def _run_pipeline(
                 stage = Stage("plan", "skipped", 0, "not started")
             if result.blocked_by:
                 stage.detail += f": blocked by {result.blocked_by}"
-            result.stages.append(stage)
+            clock.add(stage)
         if cancel_event is not None and cancel_event.is_set():  # a cancelled command, not a verdict
             result.status, result.blocked_by = PipelineStatus.CANCELLED, None
             result.error = result.error or "cancelled"
@@ -780,6 +835,11 @@ def _run_pipeline(
     start = time.perf_counter()
     if speculative is not None:
         # Every code gate passed: the speculative plan is the run's plan.
+        try:
+            clock.start("plan", speculative=True)
+        except BaseException:  # the callback stopped the run: never leave terraform running
+            speculative.discard()
+            raise
         speculative.go_live()
         plan = speculative.wait()
         plan_lines = speculative.lines
@@ -787,6 +847,7 @@ def _run_pipeline(
         plan_detail = f" (speculative: started after init, beside validate/checkov; waited {waited_ms} ms)"
         start = speculative.started
     else:
+        clock.start("plan")
         plan_lines = []
         plan_detail = ""
 
@@ -810,6 +871,7 @@ def _run_pipeline(
     clock.record("plan", start, detail=("changes" if plan.changes else "no changes") + plan_detail)
 
     # 7. show -json (raw: the gates need real values)
+    clock.start("show_json")
     start = time.perf_counter()
     shown = runner.show_json(PLAN_FILE)
     if not shown.ok:
@@ -838,14 +900,17 @@ def _run_pipeline(
             from iac.policy_data import policy_data
 
             data = policy_data(account=account, config=config, region=spec.region)
+            clock.start("opa")
             futures["opa"] = pool.submit(opa_gate, shown.json, data)
         if "checkov_plan" in post:
             plan_json_path.write_text(json.dumps(shown.json), encoding="utf-8")
             plan_json_path.chmod(0o600)
+            clock.start("checkov_plan")
             futures["checkov_plan"] = pool.submit(_checkov_warm, checkov_worker, plan_json_path, "plan")
         if "cost" in post:
             from iac.gates.cost import cost_gate
 
+            clock.start("cost")
             futures["cost"] = pool.submit(
                 cost_gate,
                 shown.json,
@@ -864,12 +929,10 @@ def _run_pipeline(
                 gate = _result_of(futures[name], name)
                 result.gates.append(gate)
                 elapsed = int((time.perf_counter() - started) * 1000)
-                stage = Stage(
-                    name, "ok", gate.duration_ms, f"{gate.summary} (done {elapsed} ms after show_json)"
-                )
-                result.stages.append(stage)
-                if gate.status == Status.FAIL:
-                    stage.status = "blocked"
+                failed = gate.status == Status.FAIL
+                detail = f"{gate.summary} (done {elapsed} ms after show_json)"
+                clock.add(Stage(name, "blocked" if failed else "ok", gate.duration_ms, detail), gate)
+                if failed:
                     result.status, result.blocked_by = PipelineStatus.BLOCKED, name
                     for other in futures.values():
                         other.cancel()
@@ -891,6 +954,7 @@ def _run_pipeline(
         if skipped:
             result.error = f"not applied: stages skipped ({', '.join(skipped)})"
             return finish()
+        clock.start("apply")
         start = time.perf_counter()
         applied = apply_plan(
             workdir,
@@ -998,6 +1062,8 @@ __all__ = [
     "PipelineStatus",
     "PrepareError",
     "Stage",
+    "StageCallback",
+    "StageCancelled",
     "apply_plan",
     "destroy",
     "format_report",

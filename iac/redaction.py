@@ -46,6 +46,11 @@ SENSITIVE_ATTRIBUTES = (
     "kubeconfig",
 )
 _ATTR_ALT = "|".join(sorted(SENSITIVE_ATTRIBUTES, key=len, reverse=True))
+# Every sensitive attribute name contains one of these; text (casefolded, as (?i) matching is) with none
+# of them cannot match the attribute patterns, which are the slow ones, so they are skipped.
+_ATTR_HINTS = ("password", "passwd", "secret", "token", "access_key", "api_key", "private_key",
+               "key_material", "kubeconfig")  # fmt: skip
+assert all(any(hint in name for hint in _ATTR_HINTS) for name in SENSITIVE_ATTRIBUTES)
 
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # AWS access key ids (long-term AKIA, temporary ASIA, and the rarer prefixes).
@@ -79,6 +84,8 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
         f"-----BEGIN PRIVATE KEY-----{MASK}-----END PRIVATE KEY-----",
     ),
 ]
+
+_ATTRIBUTE_PATTERNS = frozenset(pattern for pattern, _ in _PATTERNS if _ATTR_ALT in pattern.pattern)
 
 # A bare 40-character secret access key: mixed case and digits, no hex-only strings (git/sha ids).
 _BARE_SECRET_RE = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
@@ -133,8 +140,11 @@ class Redactor:
             if redactor._exact_re is not None:
                 text = redactor._exact_re.sub(MASK, text)
             redactor = redactor._parent
+        folded = text.casefold()
+        names_attribute = any(hint in folded for hint in _ATTR_HINTS)
         for pattern, repl in _PATTERNS:
-            text = pattern.sub(repl, text)
+            if names_attribute or pattern not in _ATTRIBUTE_PATTERNS:
+                text = pattern.sub(repl, text)
         text = _BARE_SECRET_RE.sub(_mask_bare_secret, text)
         if _PEM_BEGIN_RE.search(text) and not _PEM_END_RE.search(text):
             # A key split across lines: redact from the marker on; the stream redactor handles the rest.

@@ -123,6 +123,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "tenants.context_processors.active_tenant",
+                "runs.context_processors.approvals_waiting",
             ],
         },
     },
@@ -193,6 +194,10 @@ GANTRY_HEARTBEAT_TIMEOUT_SECONDS = int(env("GANTRY_HEARTBEAT_TIMEOUT_SECONDS", "
 GANTRY_RUN_LEASE_SECONDS = int(env("GANTRY_RUN_LEASE_SECONDS", "120"))
 GANTRY_LOCK_RETRY_SECONDS = int(env("GANTRY_LOCK_RETRY_SECONDS", "30"))
 GANTRY_RUN_NUDGE_SECONDS = int(env("GANTRY_RUN_NUDGE_SECONDS", "600"))
+# Drift checks per environment, in hours (0: off); beat looks for due stacks every GANTRY_DRIFT_SWEEP_SECONDS.
+GANTRY_DRIFT_CHECK_HOURS = json.loads(
+    env("GANTRY_DRIFT_CHECK_HOURS", '{"prod": 6, "staging": 12, "dev": 24}')
+)
 GANTRY_WEBHOOK_ALLOW_PRIVATE = env_bool("GANTRY_WEBHOOK_ALLOW_PRIVATE", False)
 
 # --- Storage: local files by default, S3 through django-storages in production ---------------------
@@ -274,10 +279,47 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Gantry <gantry@localhost>")
 
 # --- Django REST framework -------------------------------------------------------------------------
+# Bearer personal access tokens first (so a missing credential is a 401 with WWW-Authenticate), then the
+# browser session. JSON only. Rates are per token / session user / anonymous address.
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "portal.api.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.NewestFirstPagination",
+    "DEFAULT_THROTTLE_CLASSES": ["portal.api.throttles.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "token": env("GANTRY_API_RATE_TOKEN", "1200/min"),
+        "session": env("GANTRY_API_RATE_SESSION", "600/min"),
+        "anon": env("GANTRY_API_RATE_ANON", "60/min"),
+    },
+    "EXCEPTION_HANDLER": "portal.api.errors.api_exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Gantry API",
+    "DESCRIPTION": "Plain-language AWS changes as reviewed Terraform: intents, runs, approvals, audit. "
+    "Authenticate with `Authorization: Bearer gty_…` (Settings → API tokens); every call acts in the "
+    "token's tenant with the lower of the token's and your current role.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "tenants.roles.Role",
+        "RunStatusEnum": "runs.states.RunStatus",
+        "RunKindEnum": "runs.models.RunKind",
+        "ArtifactKindEnum": "runs.models.ArtifactKind",
+        "GateStatusEnum": "runs.models.GateStatus",
+        "BlueprintStatusEnum": "blueprints.models.BlueprintStatus",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "portal.api.schema.add_error_responses",
+    ],
 }
 
 LANGUAGE_CODE = "en-us"

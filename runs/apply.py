@@ -135,3 +135,36 @@ def apply_begin(run_id: int, *, lease: str) -> Run | None:
     if refused is not None:
         raise refused
     return run
+
+
+# --- after the apply: outputs -----------------------------------------------------------------------
+
+
+class OutputsError(Exception):
+    """`terraform output` failed; the message is redacted and safe to show."""
+
+
+def read_outputs(workdir, *, env: dict[str, str]) -> dict[str, dict]:
+    """The applied state's outputs from `terraform output -json`, as {name: {"value", "sensitive",
+    "type"}}. Sensitive outputs keep only their flag (the value is masked); the others go through the
+    run's redactor, which also masks secret-shaped values the module did not mark (invariant 9)."""
+    import json
+
+    from iac.redaction import MASK
+    from iac.terraform import TerraformRunner
+
+    runner = TerraformRunner(workdir, env=env)
+    # The runner has no `output` command of its own; `_run` gives the same process handling and errors.
+    result, lines = runner._run(["output", "-json", "-no-color"], keep_raw_stdout=True, stream=False)
+    if not result.ok:
+        raise OutputsError(result.message or "terraform output failed")
+    try:
+        raw = json.loads("\n".join(lines) or "{}")
+    except json.JSONDecodeError as exc:
+        raise OutputsError("terraform output printed no JSON") from exc
+    outputs: dict[str, dict] = {}
+    for name, item in sorted((raw or {}).items()):
+        sensitive = bool(item.get("sensitive"))
+        value = MASK if sensitive else runner.redactor.redact_json(item.get("value"))
+        outputs[name] = {"value": value, "sensitive": sensitive, "type": item.get("type")}
+    return outputs

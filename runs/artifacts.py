@@ -3,8 +3,8 @@
 Keys are tenant-prefixed and carry a random component (`tenants/<tenant>/runs/<run>/<kind>/<random>-<name>`),
 so a key is never guessable and never shared across tenants. Every artifact records its sha256 and size;
 downloads stream in chunks (or use a short-lived pre-signed URL where the storage offers one) and can be
-verified against the recorded digest. Permission checks and the download audit event belong to the
-callers (`runs.selectors.artifact_for_download`).
+verified against the recorded digest. `artifact_download` is the one way a person downloads: the scoped
+lookup (`runs.selectors.artifact_for_download`) plus the audit event.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from typing import IO
 
 from django.core.files import File
 from django.core.files.storage import default_storage
+from django.db import transaction
 
+from .audit import audit_record
 from .models import Artifact, Run
 
 CHUNK = 64 * 1024
@@ -169,3 +171,22 @@ def artifact_delete_for_run(run: Run, *, kinds: list[str] | None = None) -> int:
         artifact.delete()
         count += 1
     return count
+
+
+@transaction.atomic
+def artifact_download(*, user, artifact_id: int) -> Artifact:
+    """The artifact `user` may download (else Artifact.DoesNotExist: 404), with the download audited.
+
+    The event is written before any byte leaves, so a download is never unrecorded."""
+    from .selectors import artifact_for_download
+
+    artifact = artifact_for_download(user, artifact_id)
+    audit_record(
+        tenant=artifact.tenant,
+        action="artifact.downloaded",
+        actor=user,
+        target=artifact,
+        summary=f"{artifact.kind} of run #{artifact.run_id}",
+        data={"kind": artifact.kind, "sha256": artifact.sha256, "run": artifact.run_id},
+    )
+    return artifact

@@ -27,7 +27,7 @@ from django.utils import timezone
 from tenants.models import Membership
 from tenants.roles import roles_allowed
 
-from .models import Notification, Run, TenantWebhook
+from .models import Notification, Run, RunKind, TenantWebhook
 from .states import RunStatus, label
 
 logger = logging.getLogger(__name__)
@@ -57,6 +57,12 @@ def approvers_for(run: Run):
 
 def _message(run: Run, event: str) -> str:
     config = run.config.name
+    if run.kind == RunKind.DRIFT and event == S.AWAITING_APPROVAL:
+        drifted = (run.plan_summary or {}).get("drifted", 0)
+        return (
+            f"Drift on {config}: {drifted} resource(s) changed outside Terraform (run #{run.pk}); "
+            "reconcile it or accept it"
+        )[:500]
     text = {
         S.AWAITING_APPROVAL: f"Run #{run.pk} on {config} awaits your approval",
         S.APPROVED: f"Run #{run.pk} on {config} was approved",

@@ -383,11 +383,90 @@ def _create_run(
     return run
 
 
-def run_create(*, user, config_id: int, request_text: str, kind: str | None = None) -> Run:
+def _review(understood: dict[str, Any], config: Config, user, *, blueprint_version=None):
+    """Route the parsed intent as generation will, pricing it from the snapshot, so the run records the
+    intent commit (with its cost) and the blueprint it starts from. Returns the AgentAnswer, or None when
+    the intent cannot be routed (a reviewing bug must not lose the request; a chosen blueprint must)."""
+    if not understood["intent"]:
+        return None
+    try:
+        from agents.commit import belief, review_request
+        from agents.intent import Intent
+
+        intent = Intent.model_validate(understood["intent"])
+        answer, commit = review_request(intent, config=config, user=user, blueprint_version=blueprint_version)
+        understood["belief"] = {
+            **understood["belief"],
+            **belief(answer.intent, answer=answer, commit=commit),
+            "commit": commit.to_dict(),
+            **({"composition": answer.composition} if answer.composition else {}),
+        }
+    except Exception:
+        if blueprint_version is not None:
+            raise
+        logger.exception("reviewing the run request failed")
+        return None
+    return answer
+
+
+def _blueprint_run_fields(answer, config: Config, version) -> dict[str, Any]:
+    """The spec of a run that reuses ``version``, fixed at creation; ValidationError when it cannot be."""
+    from iac.spec import SpecError, build_spec
+
+    if answer is None or answer.status != "ready" or not answer.specs:
+        reasons = " ".join(answer.refusals) or answer.message if answer is not None else ""
+        raise ValidationError({"blueprint_version_id": reasons or "The request could not be understood."})
+    item = answer.specs[0]
+    try:
+        spec = build_spec(
+            item["stack"],
+            item.get("parameters", {}),
+            account=config.account,
+            config=config,
+            tags=item.get("tags") or {},
+            region=item.get("region") or None,
+        )
+    except (SpecError, ValueError) as exc:
+        raise ValidationError({"blueprint_version_id": f"{version.blueprint.name}: {exc}"}) from exc
+    return {"spec": spec.model_dump(mode="json"), "agent": answer.agent, "intent": answer.intent.to_dict()}
+
+
+def _record_blueprint_use(run: Run, blueprint_id: int, user, *, required: bool) -> bool:
+    from blueprints.models import Blueprint
+    from blueprints.services import blueprint_record_use
+
+    try:
+        with transaction.atomic():
+            blueprint_record_use(
+                blueprint=Blueprint.objects.get(pk=blueprint_id), user=user, tenant=run.tenant, run_id=run.pk
+            )
+    except (Blueprint.DoesNotExist, ValidationError, PermissionDenied):
+        if required:
+            raise
+        logger.warning("run #%s: blueprint %s could not be recorded as used", run.pk, blueprint_id)
+        return False
+    return True
+
+
+def run_create(
+    *,
+    user,
+    config_id: int,
+    request_text: str,
+    kind: str | None = None,
+    blueprint_version_id: int | None = None,
+) -> Run:
     """A new run from a plain-language request: queued, or needs_clarification when questions are open.
 
     The request is parsed before the transaction opens (a language model may take seconds; SQLite's
-    write lock must not wait on it); the config check is repeated inside the transaction."""
+    write lock must not wait on it); the config check is repeated inside the transaction. The intent
+    commit (with the snapshot cost estimate) goes into the run's belief, and the approved blueprint the
+    agent starts from is recorded as used (``Run.blueprint_version_id``).
+
+    ``blueprint_version_id`` reuses that approved version (the tenant's own blueprint or a platform one):
+    its stack and parameters, tuned by what the request states, fixed here as the run's spec; every gate
+    still runs. A version the tenant may not use, or a request it cannot serve, is a ValidationError and
+    creates nothing."""
     config = _usable_config(user, config_id, "run.create")
     text = (request_text or "").strip()
     if not text:
@@ -396,23 +475,41 @@ def run_create(*, user, config_id: int, request_text: str, kind: str | None = No
         raise ValidationError({"request_text": f"Keep the request under {MAX_REQUEST_CHARS} characters."})
     if kind is not None and kind not in RunKind.values:
         raise ValidationError({"kind": f"Unknown run kind {kind!r}."})
+    version = None
+    if blueprint_version_id is not None:
+        from blueprints.selectors import reusable_version
+
+        version = reusable_version(user, tenant=config.tenant, version_id=blueprint_version_id)
     understood = _understand(text, config, tenant=config.tenant)
+    answer = _review(understood, config, user, blueprint_version=version)
+    fields: dict[str, Any] = {"kind": kind or understood["kind"], "intent": understood["intent"]}
     questions = understood["questions"]
+    used = (answer.blueprint if answer is not None else None) or {}
+    if version is not None:
+        fields |= {"kind": kind or RunKind.CHANGE, **_blueprint_run_fields(answer, config, version)}
+        questions = []  # the blueprint answers what to build; the config where
+        understood["belief"]["reused_blueprint_version"] = version.pk
+        used = {"id": version.blueprint_id, "version_id": version.pk}
     status = S.NEEDS_CLARIFICATION if questions else S.QUEUED
     with transaction.atomic():
         config = _usable_config(user, config_id, "run.create")
-        return _create_run(
+        run = _create_run(
             config=config,
             user=user,
             request_text=text,
             status=status,
             message="Requested" + (f"; {len(questions)} question(s) to answer" if questions else ""),
-            kind=kind or understood["kind"],
-            intent=understood["intent"],
             parser=understood["parser"],
             belief=understood["belief"],
             clarification={"questions": questions, "answers": {}} if questions else {},
+            **fields,
         )
+        if used.get("version_id") and _record_blueprint_use(
+            run, used["id"], user, required=version is not None
+        ):
+            Run.objects.filter(pk=run.pk).update(blueprint_version_id=used["version_id"])
+            run.blueprint_version_id = used["version_id"]
+        return run
 
 
 @transaction.atomic
@@ -505,7 +602,9 @@ def run_replan(*, user, run_id: int) -> Run:
     if run.status in IN_FLIGHT:
         raise IllegalTransition(run.status, S.SUPERSEDED, reason="wait for the current stage to finish")
     config = _usable_config(user, run.config_id, "run.plan")
-    spec_given = run.parent_id is not None and bool(run.spec)  # one stack of a multi-stack request
+    # One stack of a multi-stack request, or a requested blueprint reuse: the spec is given, not re-chosen.
+    reused = bool((run.belief or {}).get("reused_blueprint_version"))
+    spec_given = (run.parent_id is not None or reused) and bool(run.spec)
     new = _create_run(
         config=config,
         user=user,
@@ -604,3 +703,68 @@ def workspace_force_unlock(*, user, lock_id: int, terraform_lock_id: str, reason
     )
     lock.delete()
     run_note(run.pk, f"Workspace lock force-released by {getattr(user, 'email', user)}", actor=user)
+
+
+# --- services: destroy and reconcile (runs.drift) ----------------------------------------------------
+
+
+@transaction.atomic
+def run_destroy_request(*, user, run_id: int) -> Run:
+    """Plan the destruction of the stack that applied run `run_id` created (operator and up). The new
+    run of kind `destroy` plans `terraform plan -destroy` of exactly that spec through the same gates and
+    approvals as a change (prod needs its approvals) and is applied like any other run."""
+    from .drift import SHAPING_KINDS, last_applied
+
+    run = _load(user, run_id, "run.plan")
+    if run.status != S.APPLIED or run.kind not in SHAPING_KINDS or not run.spec:
+        raise ValidationError("Only an applied run's stack can be destroyed.")
+    current = last_applied(run)
+    if current is None:
+        raise ValidationError("This stack has been destroyed already.")
+    if current.pk != run.pk:
+        raise ValidationError(f"Run #{current.pk} applied this stack since; destroy from that run.")
+    config = _usable_config(user, run.config_id, "run.plan")
+    stack = run.spec.get("stack", "stack")
+    return _create_run(
+        config=config,
+        user=user,
+        request_text=f"Destroy {stack} on {config.name} (applied by run #{run.pk})",
+        status=S.QUEUED,
+        message=f"Destroy of the stack applied by run #{run.pk}",
+        data={"destroys": run.pk, "stack": stack},
+        kind=RunKind.DESTROY,
+        agent="destroy",
+        spec=run.spec,
+    )
+
+
+@transaction.atomic
+def run_reconcile_request(*, user, run_id: int) -> Run:
+    """From a drift run that found drift: plan the stack back to its applied code (operator and up) as a
+    new run of kind `reconcile` on the normal approval path; the drift run is superseded by it."""
+    run = _load(user, run_id, "run.plan")
+    if run.kind != RunKind.DRIFT or run.status != S.AWAITING_APPROVAL or not run.spec:
+        raise ValidationError("Only a drift run that found drift, and is still open, can be reconciled.")
+    config = _usable_config(user, run.config_id, "run.plan")
+    stack = run.spec.get("stack", "stack")
+    new = _create_run(
+        config=config,
+        user=user,
+        request_text=f"Reconcile {stack} on {config.name} with its code (drift found by run #{run.pk})",
+        status=S.QUEUED,
+        message=f"Reconcile the drift found by run #{run.pk}",
+        data={"drift_run": run.pk, "stack": stack},
+        kind=RunKind.RECONCILE,
+        agent="reconcile",
+        replaces=run,
+        spec=run.spec,
+    )
+    transition(
+        run.pk,
+        S.SUPERSEDED,
+        actor=user,
+        message=f"Reconciling in run #{new.pk}",
+        data={"replaced_by": new.pk},
+        expect_from=S.AWAITING_APPROVAL,
+    )
+    return new

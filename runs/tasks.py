@@ -92,6 +92,14 @@ def runs_reconcile() -> dict:
     return reconcile().as_dict()
 
 
+@shared_task(name="runs.drift_sweep")
+def drift_sweep() -> list[int]:
+    """Start the drift checks that are due (each one is a run of kind `drift` on the normal queues)."""
+    from .drift import drift_sweep as sweep
+
+    return sweep()
+
+
 TASKS = {
     "run_generate": run_generate,
     "run_plan": run_plan,

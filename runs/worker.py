@@ -206,6 +206,71 @@ class Heartbeat:
             self._thread.join(timeout=max(5.0, self.interval * 2))
 
 
+# Pipeline stages that move the run on when they start (the plan, then the policy gates after it).
+STATUS_WHEN_STARTED = {
+    "plan": S.PLANNING,
+    "show_json": S.PLANNING,
+    "opa": S.POLICY_CHECK,
+    "checkov_plan": S.POLICY_CHECK,
+    "cost": S.POLICY_CHECK,
+}
+
+
+class StageRecorder:
+    """The pipeline's `on_stage` callback: writes each stage's status and duration to the run row as it
+    happens (`stage_timings[stage] = {"status", "started", "ms"}`) and moves the run validating →
+    planning → policy_check when the plan, then the first policy gate, starts (RunEvent and audit event
+    through `transition`). A lost lease or a cancelled run raises StageCancelled, which stops the
+    pipeline."""
+
+    def __init__(self, run_id: int, token: str, timings: dict | None = None) -> None:
+        self.run_id, self.token = run_id, token
+        self.timings: dict[str, Any] = dict(timings or {})
+
+    def __call__(self, stage: str, status: str, info: dict) -> None:
+        from iac.stage_events import StageCancelled
+
+        if status == "started":
+            entry = {"status": "running", "started": timezone.now().isoformat()}
+        else:
+            entry = {**self.timings.get(stage, {}), "status": status, "ms": int(info.get("duration_ms") or 0)}
+        self.timings[stage] = entry
+        target = STATUS_WHEN_STARTED.get(stage) if status == "started" else None
+        if not self._write(target):
+            raise StageCancelled(f"run #{self.run_id} was cancelled or lost its lease")
+
+    def _write(self, target: str | None) -> bool:
+        with transaction.atomic():
+            run = Run.objects.select_for_update().only("status", "worker_lease").get(pk=self.run_id)
+            if run.worker_lease != self.token or run.status in END_STATES:
+                return False
+            status = run.status
+            for step in (S.PLANNING, S.POLICY_CHECK):
+                if target is not None and precedes(status, step) and not precedes(target, step):
+                    label = step.replace("_", " ").capitalize()
+                    transition(self.run_id, step, message=label, expect_from=status)
+                    status = step
+            Run.objects.filter(pk=self.run_id).update(stage_timings=self.timings)
+        return True
+
+    def merged(self, result) -> dict[str, Any]:
+        """The live timings, completed from the result for stages that were never announced."""
+        timings = dict(self.timings)
+        for stage in result.stages:
+            if stage.name not in timings or timings[stage.name].get("status") == "running":
+                timings[stage.name] = {"status": _STAGE_STATUS.get(stage.status, stage.status),
+                                       "ms": stage.duration_ms}  # fmt: skip
+        timings["pipeline_total"] = {"status": result.status, "ms": result.total_ms}
+        return timings
+
+
+_STAGE_STATUS = {"ok": "passed", "blocked": "failed", "failed": "error", "cancelled": "error"}
+
+
+def _timing(ms: int, status: str = "passed") -> dict[str, Any]:
+    return {"status": status, "ms": ms}
+
+
 def _dispatch_later(name: str, run: Run, countdown: int) -> None:
     from . import tasks
 
@@ -263,7 +328,7 @@ def run_generate(run_id: int, *, tenant_id: int | None = None) -> str:
         )
     to_status, fields, message = outcome
     ms = int((timezone.now() - started).total_seconds() * 1000)
-    fields["stage_timings"] = {**(run.stage_timings or {}), "generate": ms}
+    fields["stage_timings"] = {**(run.stage_timings or {}), "generate": _timing(ms)}
     try:
         transition(
             run.pk,
@@ -331,11 +396,10 @@ def _generate(run: Run) -> tuple[str, dict[str, Any], str]:
     if answer.status != "ready" or not answer.specs:
         return S.FAILED, {**base, "error": answer.message, "error_category": "not_available"}, "Not available"
     if answer.intent.action.value == "destroy" or run.kind == RunKind.DESTROY:
-        return (
-            S.FAILED,
-            {**base, "error": "Destroy runs are not available yet.", "error_category": "not_available"},
-            "Not available",
-        )
+        # What to destroy is an applied stack, not a reading of free text: destroy runs start from the
+        # applied run (`runs.services.run_destroy_request`), which gives the exact spec.
+        message = "Destroy an applied stack from its applied run (Destroy); a request text cannot name one."
+        return S.FAILED, {**base, "error": message, "error_category": "not_available"}, "Not available"
 
     built = []
     for item in answer.specs:
@@ -464,10 +528,15 @@ def run_plan(run_id: int, *, tenant_id: int | None = None, final_attempt: bool =
 
     cancel = threading.Event()
     log = LogTail()
+    # A retried attempt starts its stage timings afresh too; generation happened once.
+    kept = {k: v for k, v in (run.stage_timings or {}).items() if k == "generate"}
+    recorder = StageRecorder(run.pk, token, kept)
+    from iac.stage_events import StageCancelled
+
     try:
         spec = CompositionSpec.parse(run.spec)
         with Heartbeat(run.pk, token, cancel_event=cancel, log=log):
-            result = pipeline.run_pipeline(
+            result = _plan_function(run, pipeline)(
                 spec,
                 account=config.account,
                 config=config,
@@ -476,7 +545,12 @@ def run_plan(run_id: int, *, tenant_id: int | None = None, final_attempt: bool =
                 request_budget=_request_budget(run),
                 cancel_event=cancel,
                 run_id=run.pk,
+                on_stage=recorder,
             )
+    except StageCancelled:
+        shutil.rmtree(workdir, ignore_errors=True)
+        _cleanup_after_stop(run.pk, token)
+        return "cancelled"
     except Exception as exc:
         if is_transient(exc) and not final_attempt:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -506,16 +580,37 @@ def run_plan(run_id: int, *, tenant_id: int | None = None, final_attempt: bool =
         shutil.rmtree(workdir, ignore_errors=True)
         _cleanup_after_stop(run.pk, token)
         return "cancelled"
-    return _record_plan(run, token, result, config_version=config_version, log=log, workdir=workdir)
+    return _record_plan(
+        run, token, result, config_version=config_version, log=log, workdir=workdir, recorder=recorder
+    )
 
 
-def _record_plan(run: Run, token: str, result, *, config_version: int, log: LogTail, workdir: Path) -> str:
+def _plan_function(run: Run, pipeline):
+    """The plan a run's kind calls for: a change (or reconcile) plan, a destroy plan, a refresh-only
+    plan for a drift check."""
+    from . import plan_variants
+
+    if run.kind == RunKind.DESTROY:
+        return plan_variants.destroy_plan
+    if run.kind == RunKind.DRIFT:
+        return plan_variants.refresh_plan
+    return pipeline.run_pipeline
+
+
+def _record_plan(
+    run: Run,
+    token: str,
+    result,
+    *,
+    config_version: int,
+    log: LogTail,
+    workdir: Path,
+    recorder: StageRecorder,
+) -> str:
     gates = _gate_dicts(result)
     digest = result.gate_digest or gate_digest(gates)
-    stages = {s.name: s.duration_ms for s in result.stages}
-    timings = {**(run.stage_timings or {}), **stages, "pipeline_total": result.total_ms}
     fields: dict[str, Any] = {
-        "stage_timings": timings,
+        "stage_timings": recorder.merged(result),
         "gate_digest": digest,
         "config_version": config_version,
         "source_sha256": result.source_sha256,
@@ -544,14 +639,20 @@ def _record_plan(run: Run, token: str, result, *, config_version: int, log: LogT
         )
 
     status = result.status
+    drift_message = ""
+    if run.kind == RunKind.DRIFT and status in ("passed", "no_changes"):
+        from .drift import drift_fields
+
+        drift_message, drift = drift_fields(run, result, summary=fields["plan_summary"])
+        fields.update(drift)
     if status == "passed":
         to_status, path, message = (
             S.AWAITING_APPROVAL,
             [S.PLANNING, S.POLICY_CHECK],
-            "Plan ready for approval",
+            drift_message or "Plan ready for approval",
         )
     elif status == "no_changes":
-        to_status, path, message = S.NO_CHANGES, [S.PLANNING], "No changes"
+        to_status, path, message = S.NO_CHANGES, [S.PLANNING], drift_message or "No changes"
     elif status == "blocked":
         in_code = result.blocked_by in CODE_STAGES
         to_status, path = S.BLOCKED, [] if in_code else [S.PLANNING, S.POLICY_CHECK]
@@ -739,6 +840,9 @@ def run_apply(run_id: int, *, tenant_id: int | None = None) -> str:
     pipeline = _pipeline()
     log = LogTail()
     fields: dict[str, Any] = {}
+    timings = dict(run.stage_timings or {})
+    timings["apply"] = {"status": "running", "started": timezone.now().isoformat()}
+    lease_renew(run.pk, token, stage_timings=timings)
     try:
         from iac.spec import CompositionSpec
 
@@ -754,7 +858,9 @@ def run_apply(run_id: int, *, tenant_id: int | None = None) -> str:
                 run_id=run.pk,
                 on_line=log,
             )
-        ok = bool(result.ok)
+            ok = bool(result.ok)
+            if ok:
+                fields.update(_outputs_after_apply(run, pipeline, spec, workdir, timings))
         if not ok:
             fields.update(
                 error=result.message or "terraform apply failed",
@@ -772,10 +878,8 @@ def run_apply(run_id: int, *, tenant_id: int | None = None) -> str:
     except Exception:
         logger.exception("storing the apply log of run #%s failed", run.pk)
     duration = getattr(result, "duration_ms", None)
-    fields["stage_timings"] = {
-        **(run.stage_timings or {}),
-        **({"apply": duration} if duration is not None else {}),
-    }
+    timings["apply"] = {**timings["apply"], "status": "passed" if ok else "error", "ms": duration or 0}
+    fields["stage_timings"] = timings
     fields["log_tail"] = log.text()
     to_status = S.APPLIED if ok else S.FAILED
     transition(
@@ -791,6 +895,25 @@ def run_apply(run_id: int, *, tenant_id: int | None = None) -> str:
     if ok:
         _stale_siblings(run)
     return to_status
+
+
+def _outputs_after_apply(run: Run, pipeline, spec, workdir: Path, timings: dict) -> dict[str, Any]:
+    """`terraform output -json` of the applied state, sensitive values masked. The apply already
+    happened, so a failure here is noted on the run, never turned into a failed apply."""
+    from .apply import OutputsError, read_outputs
+
+    started = timezone.now()
+    try:
+        env = pipeline.terraform_env(run.config.account, spec.region, run_id=run.pk)
+        outputs = read_outputs(workdir, env=env)
+    except OutputsError as exc:
+        run_note(run.pk, f"Applied, but the outputs could not be read: {exc}")
+        outputs, status = {}, "error"
+    else:
+        status = "passed"
+    ms = int((timezone.now() - started).total_seconds() * 1000)
+    timings["outputs"] = {"status": status, "started": started.isoformat(), "ms": ms}
+    return {"outputs": outputs}
 
 
 def _stale_siblings(run: Run) -> None:

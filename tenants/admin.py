@@ -14,8 +14,15 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "is_active", "mfa_required_for_privileged", "created_at"]
-    list_filter = ["is_active", "mfa_required_for_privileged"]
+    list_display = [
+        "name",
+        "slug",
+        "is_active",
+        "mfa_required_for_privileged",
+        "freeform_composition",
+        "created_at",
+    ]
+    list_filter = ["is_active", "mfa_required_for_privileged", "freeform_composition"]
     search_fields = ["name", "slug"]
     inlines = [MembershipInline]
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import token_views, views
 
 urlpatterns = [
     path("tenants/choose/", views.TenantChooseView.as_view(), name="tenant_choose"),
@@ -25,4 +25,6 @@ urlpatterns = [
     path("members/<int:pk>/remove/", views.MemberRemoveView.as_view(), name="member_remove"),
     path("invitations/", views.InvitationListView.as_view(), name="invitation_list"),
     path("invitations/<int:pk>/revoke/", views.InvitationRevokeView.as_view(), name="invitation_revoke"),
+    path("settings/tokens/", token_views.TokenListView.as_view(), name="token_list"),
+    path("settings/tokens/<int:pk>/revoke/", token_views.TokenRevokeView.as_view(), name="token_revoke"),
 ]

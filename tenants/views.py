@@ -398,6 +398,7 @@ class TenantSettingsView(TenantMixin, FormView):
                 "forbid_self_approval",
                 "checkov_severity_threshold",
                 "checkov_skip_checks",
+                "freeform_composition",
             ],
         )
 

@@ -8,6 +8,7 @@ import pytest
 from django.core.files.storage import default_storage
 
 from runs import artifacts
+from runs.artifacts import artifact_download
 from runs.models import Artifact, AuditEvent
 from runs.selectors import artifact_for_download
 from runs.tests.factories import RunFactory
@@ -72,8 +73,10 @@ def test_presigned_url_when_storage_signs(own, monkeypatch):
 def test_download_is_scoped_and_audited(own, other):
     run = RunFactory(config=own.dev)
     a = artifacts.artifact_store(run=run, kind="plan_text", content=b"x")
-    assert artifact_for_download(own.user("viewer"), a.pk) == a
+    assert artifact_for_download(own.user("viewer"), a.pk) == a  # the selector only reads
+    assert not AuditEvent.objects.filter(action="artifact.downloaded").exists()
+    assert artifact_download(user=own.user("viewer"), artifact_id=a.pk) == a
     assert AuditEvent.objects.filter(action="artifact.downloaded", object_id=str(a.pk)).count() == 1
     with pytest.raises(Artifact.DoesNotExist):
-        artifact_for_download(other.user("admin"), a.pk)
+        artifact_download(user=other.user("admin"), artifact_id=a.pk)
     assert AuditEvent.objects.filter(action="artifact.downloaded").count() == 1

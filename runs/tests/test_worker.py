@@ -40,8 +40,11 @@ class FakePipeline:
     def terraform_env(self, account, region, run_id=None):
         return {}
 
-    def run_pipeline(self, spec, *, account, config, workdir, on_line, request_budget, cancel_event, run_id):
+    def run_pipeline(
+        self, spec, *, account, config, workdir, on_line, request_budget, cancel_event, run_id, on_stage=None
+    ):
         self.calls.append(str(workdir))
+        self.on_stage = on_stage
         if self.on_run:
             self.on_run(cancel_event)
         if self.raises:
@@ -94,6 +97,10 @@ class FakePipeline:
 def fake(monkeypatch):
     pipeline = FakePipeline()
     monkeypatch.setattr(worker, "_pipeline", lambda: pipeline)
+    monkeypatch.setattr(
+        "runs.apply.read_outputs",
+        lambda workdir, env: {"bucket_id": {"value": "acme-logs", "sensitive": False, "type": "string"}},
+    )
     return pipeline
 
 

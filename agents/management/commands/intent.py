@@ -134,3 +134,8 @@ class Command(BaseCommand):
             out(f"  regret ({regret.severity}): {regret.message}")
         for spec in answer.specs:
             out("Spec: " + json.dumps(spec, ensure_ascii=False, sort_keys=True))
+        if answer.composition:
+            out(
+                "Composition: "
+                + json.dumps(answer.composition["composition"], ensure_ascii=False, sort_keys=True)
+            )

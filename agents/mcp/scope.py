@@ -1,0 +1,47 @@
+"""Lookups inside the token's tenant. A token is bound to one tenant: rows of the user's other tenants are
+as invisible as anyone else's, and every miss reads "not found" (never "forbidden")."""
+
+from __future__ import annotations
+
+from runs.models import Run
+from runs.selectors import runs_for_user
+from tenants.models import Config
+from tenants.selectors import default_config, visible_configs
+from tenants.tokens import TokenIdentity
+
+from .registry import ToolFailure
+
+
+def run_in_scope(identity: TokenIdentity, run_id: int) -> Run:
+    try:
+        return (
+            runs_for_user(identity.user, tenant=identity.tenant)
+            .select_related("config__account")
+            .get(pk=run_id)
+        )
+    except Run.DoesNotExist:
+        raise ToolFailure(f"Run #{run_id} not found.", code="not_found") from None
+
+
+def config_in_scope(identity: TokenIdentity, ref: str | int | None, *, usable: bool = False) -> Config:
+    """The config named `ref` (a name or an id) in the token's tenant; without `ref`, the default one:
+    the first non-prod config the user may plan with (`usable`) or see."""
+    user, tenant = identity.user, identity.tenant
+    if ref in (None, ""):
+        config = default_config(user, tenant) if usable else _first_visible(identity)
+        if config is None:
+            raise ToolFailure(
+                f"No config in {tenant.slug} is available to you; name one with `config`.", code="not_found"
+            )
+        return config
+    configs = visible_configs(user, tenant).select_related("account", "tenant")
+    text = str(ref).strip()
+    config = configs.filter(pk=int(text)).first() if text.isdigit() else configs.filter(name=text).first()
+    if config is None:
+        raise ToolFailure(f"Config {text!r} not found in {tenant.slug}.", code="not_found")
+    return config
+
+
+def _first_visible(identity: TokenIdentity) -> Config | None:
+    configs = list(visible_configs(identity.user, identity.tenant).select_related("tenant").order_by("name"))
+    return next((c for c in configs if c.env != "prod"), configs[0] if configs else None)

@@ -1,0 +1,471 @@
+"""Run pages: the list, the live run page and its actions, artifact downloads and the approval queue.
+
+Reads go through `runs.selectors` (tenant-scoped: another tenant's id is a 404); every action is a POST
+form handled by one service from `runs.services` / `runs.approvals`. A service's refusal (illegal
+transition, stale plan, validation) becomes a message on the run page and nothing is half-done; a role
+too low for the action is a 403.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import OrderedDict
+from datetime import timedelta
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count, Prefetch, Q
+from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import content_disposition_header
+from django.views import View
+
+from portal.mixins import TenantMixin
+from tenants.roles import role_allows
+
+from . import artifacts, locks, selectors, services
+from .approvals import RunStale, run_approve, run_reject, warnings_to_acknowledge
+from .forms import ApproveForm, CancelForm, ClarificationForm, ForceUnlockForm, RejectForm, RunFilterForm
+from .models import ApprovalDecision, Artifact, ArtifactKind, GateResult, Run
+from .plan_diff import output_values, plan_diff
+from .states import AWAITING_PEOPLE, IN_FLIGHT, MAIN_LINE, IllegalTransition, RunStatus, label
+
+logger = logging.getLogger(__name__)
+
+S = RunStatus
+SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
+POLL_BUSY = "2s"  # a worker is on it: the timeline moves every few seconds
+POLL_WAITING = "15s"  # waiting on people: only someone else's decision changes it
+# Recoverable service refusals: shown as a message, the page stays as it was.
+SERVICE_ERRORS = (IllegalTransition, RunStale, locks.WorkspaceBusy)
+
+
+def _message_of(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return " ".join(exc.messages)
+    return str(exc)
+
+
+# --- list ---------------------------------------------------------------------------------------------
+
+
+class RunListView(TenantMixin, View):
+    paginate_by = 25
+
+    def get(self, request):
+        form = RunFilterForm(request.GET or None)
+        filters = form.cleaned_data if form.is_valid() else {}
+        runs = selectors.runs_for_user(
+            request.user,
+            tenant=self.tenant,
+            status=filters.get("status") or None,
+            state=filters.get("state") or None,
+            requested_by_id=request.user.pk if filters.get("mine") else None,
+        )
+        page = Paginator(runs, self.paginate_by).get_page(request.GET.get("page"))
+        query = request.GET.copy()
+        query.pop("page", None)
+        context = {"form": form, "page": page, "runs": page.object_list, "query": query.urlencode()}
+        template = "runs/_run_table.html" if request.htmx else "runs/run_list.html"
+        return render(request, template, context)
+
+
+# --- the run page ---------------------------------------------------------------------------------------
+
+
+def _scoped_run(view: TenantMixin, pk: int) -> Run:
+    """The run if the user sees it in the active tenant; 404 otherwise (another tenant's id included)."""
+    try:
+        run = selectors.run_for_user(view.request.user, pk)
+    except Run.DoesNotExist:
+        raise Http404("No such run.") from None
+    if run.tenant_id != view.tenant.pk:
+        raise Http404("No such run.")
+    return run
+
+
+def stage_rows(run: Run, events) -> tuple[list[dict], dict[str, int]]:
+    """The main line with each stage's state (done / current / pending) and time spent in it, and the
+    worker's own per-stage timings (ms) from the run row."""
+    reached = {e.to_status for e in events}
+    entered = {}
+    for event in events:
+        entered.setdefault(event.to_status, event.created_at)
+    rows = []
+    timings = run.stage_timings or {}
+    for index, status in enumerate(MAIN_LINE):
+        if status == run.status:
+            state = "current" if not run.is_finished else "done"
+        elif status in reached:
+            state = "done"
+        else:
+            state = "pending"
+        nxt = next((entered[s] for s in MAIN_LINE[index + 1 :] if s in entered), None)
+        started = entered.get(status)
+        ms = None
+        if started is not None and nxt is not None:
+            ms = int((nxt - started).total_seconds() * 1000)
+        rows.append({"status": status, "label": label(status), "state": state, "ms": ms})
+    if run.is_finished and run.status not in MAIN_LINE:
+        rows.append({"status": run.status, "label": label(run.status), "state": "ended", "ms": None})
+    elif run.status == S.NEEDS_CLARIFICATION:
+        rows.insert(0, {"status": run.status, "label": label(run.status), "state": "current", "ms": None})
+    return rows, {k: v for k, v in timings.items() if isinstance(v, int | float)}
+
+
+def event_rows(events) -> list[dict]:
+    """Timeline entries with the time spent until the next one."""
+    events = list(events)
+    rows = []
+    for index, event in enumerate(events):
+        following = events[index + 1] if index + 1 < len(events) else None
+        took: timedelta | None = (following.created_at - event.created_at) if following else None
+        rows.append({"event": event, "took_ms": int(took.total_seconds() * 1000) if took else None})
+    return rows
+
+
+def findings_by_severity(gates) -> list[dict]:
+    """Each gate with its findings grouped by severity, most severe first."""
+    out = []
+    for gate in gates:
+        groups: OrderedDict[str, list] = OrderedDict((s, []) for s in SEVERITY_ORDER)
+        for finding in gate.findings or []:
+            severity = str(finding.get("severity") or "info").lower()
+            groups.setdefault(severity, []).append(finding)
+        out.append({"gate": gate, "groups": [(s, items) for s, items in groups.items() if items]})
+    return out
+
+
+def load_plan_diff(run: Run):
+    """(diff, error text) from the latest redacted plan JSON; the raw plan file is never read here."""
+    artifact = artifacts.latest(run, ArtifactKind.PLAN_JSON_REDACTED)
+    if artifact is None:
+        return None, ""
+    try:
+        return plan_diff(json.loads(artifacts.artifact_read(artifact))), ""
+    except artifacts.ArtifactIntegrityError:
+        return None, "The stored plan does not match its recorded digest; it is not shown."
+    except (OSError, ValueError) as exc:
+        logger.warning("run #%s: plan JSON unreadable: %s", run.pk, exc)
+        return None, "The plan could not be read."
+
+
+class RunPageMixin(TenantMixin):
+    def allowed(self, run: Run) -> dict[str, bool]:
+        """What the user may do on this run, by role and config narrowing (not by state)."""
+        role = self.membership.role
+        user = self.request.user
+        out = {}
+        for action in ("run.create", "run.cancel", "run.plan", "run.apply", "run.approve"):
+            out[action] = role_allows(role, action) and (
+                Run.objects.for_user(user, action).filter(pk=run.pk).exists()
+            )
+        out["workspace.force_unlock"] = role_allows(role, "workspace.force_unlock")
+        return out
+
+    def run_context(self, run: Run, **forms) -> dict:
+        user = self.request.user
+        events = list(selectors.run_timeline(run))
+        stages, timings = stage_rows(run, events)
+        allowed = self.allowed(run)
+        warnings = warnings_to_acknowledge(run) if run.status == S.AWAITING_APPROVAL else []
+        ticket_required = services.change_ticket_required(run.config.env)
+        approvals = list(selectors.run_approvals(run))
+        my_decision = next(
+            (
+                a
+                for a in approvals
+                if a.approver_id == user.pk and not a.voided_at and a.plan_sha256 == run.plan_sha256
+            ),
+            None,
+        )
+        self_blocked = run.tenant.forbid_self_approval and run.requested_by_id == user.pk
+        can_decide = (
+            run.status == S.AWAITING_APPROVAL
+            and allowed["run.approve"]
+            and not self_blocked
+            and not my_decision
+        )
+        questions = (run.clarification or {}).get("questions", [])
+        diff, diff_error = load_plan_diff(run) if run.plan_sha256 or run.has_changes else (None, "")
+        lock = locks.held_by(run)
+        return {
+            "run": run,
+            "status_label": label(run.status),
+            "stages": stages,
+            "stage_timings": timings,
+            "events": event_rows(events),
+            "gates": findings_by_severity(selectors.run_gates(run)),
+            "cost": run.cost_estimate or {},
+            "cost_over_budget": any(b.get("exceeded") for b in (run.cost_estimate or {}).get("budgets", [])),
+            "diff": diff,
+            "diff_error": diff_error,
+            "artifacts": selectors.run_artifacts(run),
+            "outputs": output_values(run.outputs),
+            "approvals": approvals,
+            "live_approvals": sum(
+                1
+                for a in approvals
+                if a.decision == ApprovalDecision.APPROVE
+                and not a.voided_at
+                and a.plan_sha256 == run.plan_sha256
+            ),
+            "my_decision": my_decision,
+            "self_blocked": self_blocked and run.status == S.AWAITING_APPROVAL,
+            "can_decide": can_decide,
+            "warnings": warnings,
+            "ticket_required": ticket_required,
+            "approve_form": forms.get("approve_form")
+            or ApproveForm(
+                warnings=warnings, ticket_required=ticket_required, initial={"plan_sha256": run.plan_sha256}
+            ),
+            "reject_form": forms.get("reject_form") or RejectForm(),
+            "clarify_form": forms.get("clarify_form") or ClarificationForm(questions=questions),
+            "unlock_form": forms.get("unlock_form") or ForceUnlockForm(),
+            "questions": questions if run.status == S.NEEDS_CLARIFICATION else [],
+            "can_answer": run.status == S.NEEDS_CLARIFICATION and allowed["run.create"],
+            "can_cancel": allowed["run.cancel"]
+            and not run.is_finished
+            and run.status not in AWAITING_PEOPLE
+            and run.status != S.APPLYING,
+            "can_discard": allowed["run.cancel"] and run.status in AWAITING_PEOPLE,
+            "can_replan": allowed["run.plan"] and run.status not in IN_FLIGHT and run.status != S.QUEUED,
+            "can_apply": allowed["run.apply"] and run.status == S.APPROVED and run.apply_requested_at is None,
+            "lock": lock,
+            "can_unlock": lock is not None and allowed["workspace.force_unlock"],
+            "poll_every": None
+            if run.is_finished
+            else (POLL_WAITING if run.status in AWAITING_PEOPLE else POLL_BUSY),
+            "allowed": allowed,
+        }
+
+    def render_run(self, run: Run, *, status: int = 200, **forms):
+        return render(self.request, "runs/run_detail.html", self.run_context(run, **forms), status=status)
+
+
+class RunDetailView(RunPageMixin, View):
+    """The run page; with htmx and ?live=<status seen>, the live partial that polls until the run ends."""
+
+    def get(self, request, pk: int):
+        run = _scoped_run(self, pk)
+        if request.htmx and "live" in request.GET:
+            return self.live(run, seen=request.GET.get("live", ""))
+        return self.render_run(run)
+
+    def live(self, run: Run, *, seen: str) -> HttpResponse:
+        if seen and seen != run.status:
+            # The state moved: actions, plan and gates change with it, so the whole page reloads.
+            response = HttpResponse(status=286 if run.is_finished else 200)
+            response["HX-Refresh"] = "true"
+            return response
+        events = list(selectors.run_timeline(run))
+        stages, timings = stage_rows(run, events)
+        context = {
+            "run": run,
+            "status_label": label(run.status),
+            "stages": stages,
+            "stage_timings": timings,
+            "events": event_rows(events),
+            "payload": selectors.run_status_payload(run),
+            "poll_every": None
+            if run.is_finished
+            else (POLL_WAITING if run.status in AWAITING_PEOPLE else POLL_BUSY),
+        }
+        # 286 tells htmx to stop polling: the run has ended and nothing will move any more.
+        return render(self.request, "runs/_run_live.html", context, status=286 if run.is_finished else 200)
+
+
+# --- actions --------------------------------------------------------------------------------------------
+
+
+class RunActionView(RunPageMixin, View):
+    """POST only. Subclasses validate their form and call one service; refusals become messages."""
+
+    form_class = CancelForm
+    form_name = ""
+    success = ""
+
+    def post(self, request, pk: int):
+        run = _scoped_run(self, pk)
+        form = self.make_form(run, request.POST)
+        if not form.is_valid():
+            return self.render_run(run, status=400, **{self.form_name: form})
+        try:
+            result = self.perform(run, form)
+        except SERVICE_ERRORS as exc:
+            messages.error(request, _message_of(exc))
+        except ValidationError as exc:
+            if hasattr(exc, "error_dict") and self.form_name:
+                for name, errors in exc.error_dict.items():
+                    form.add_error(name if name in form.fields else None, errors)
+                return self.render_run(run, status=400, **{self.form_name: form})
+            messages.error(request, _message_of(exc))
+        else:
+            if self.success:
+                messages.success(request, self.success)
+            if isinstance(result, Run) and result.pk != run.pk:
+                return redirect("run_detail", pk=result.pk)
+        return redirect("run_detail", pk=run.pk)
+
+    def make_form(self, run: Run, data):
+        return self.form_class(data)
+
+    def perform(self, run: Run, form):
+        raise NotImplementedError
+
+
+class RunApproveView(RunActionView):
+    form_name = "approve_form"
+    success = "Approved."
+
+    def make_form(self, run, data):
+        return ApproveForm(
+            data,
+            warnings=warnings_to_acknowledge(run),
+            ticket_required=services.change_ticket_required(run.config.env),
+        )
+
+    def perform(self, run, form):
+        return run_approve(
+            user=self.request.user,
+            run_id=run.pk,
+            comment=form.cleaned_data["comment"],
+            change_ticket=form.cleaned_data["change_ticket"],
+            acknowledged_warnings=form.cleaned_data["acknowledged_warnings"],
+            plan_sha256=form.cleaned_data["plan_sha256"] or None,
+        )
+
+
+class RunRejectView(RunActionView):
+    form_class = RejectForm
+    form_name = "reject_form"
+    success = "Rejected."
+
+    def perform(self, run, form):
+        return run_reject(user=self.request.user, run_id=run.pk, comment=form.cleaned_data["comment"])
+
+
+class RunCancelView(RunActionView):
+    success = "Cancelled."
+
+    def perform(self, run, form):
+        return services.run_cancel(user=self.request.user, run_id=run.pk, reason=form.cleaned_data["reason"])
+
+
+class RunDiscardView(RunActionView):
+    success = "Discarded."
+
+    def perform(self, run, form):
+        return services.run_discard(user=self.request.user, run_id=run.pk)
+
+
+class RunReplanView(RunActionView):
+    success = "Planning again as a new run."
+
+    def perform(self, run, form):
+        return services.run_replan(user=self.request.user, run_id=run.pk)
+
+
+class RunRequestApplyView(RunActionView):
+    success = "Apply requested."
+
+    def perform(self, run, form):
+        result = services.run_request_apply(user=self.request.user, run_id=run.pk)
+        if result.status != S.APPROVED:
+            # check_apply refused early and moved the run (stale or expired): say so instead of "requested".
+            self.success = ""
+            messages.error(
+                self.request, f"Not applied: the run is now {label(result.status)}. {result.error}".strip()
+            )
+        return result
+
+
+class RunAnswerView(RunActionView):
+    form_name = "clarify_form"
+    success = "Answers recorded."
+
+    def make_form(self, run, data):
+        return ClarificationForm(data, questions=(run.clarification or {}).get("questions", []))
+
+    def perform(self, run, form):
+        answers = form.answers()
+        if not answers:
+            raise ValidationError("Answer at least one question.")
+        return services.run_answer_clarification(user=self.request.user, run_id=run.pk, answers=answers)
+
+
+class WorkspaceForceUnlockView(RunActionView):
+    form_class = ForceUnlockForm
+    form_name = "unlock_form"
+    success = "Workspace lock released."
+
+    def perform(self, run, form):
+        lock = locks.held_by(run)
+        if lock is None:
+            raise IllegalTransition(run.status, run.status, reason="this run holds no workspace lock")
+        services.workspace_force_unlock(
+            user=self.request.user,
+            lock_id=lock.pk,
+            terraform_lock_id=form.cleaned_data["terraform_lock_id"],
+            reason=form.cleaned_data["reason"],
+        )
+
+
+# --- artifacts ------------------------------------------------------------------------------------------
+
+
+class ArtifactDownloadView(TenantMixin, View):
+    """Permission-checked and audited; a pre-signed URL where the storage gives one, else streamed."""
+
+    action = "artifact.download"
+
+    def get(self, request, pk: int):
+        try:
+            artifact = artifacts.artifact_download(user=request.user, artifact_id=pk)
+        except Artifact.DoesNotExist:
+            raise Http404("No such artifact.") from None
+        url = artifacts.presigned_url(artifact)
+        if url:
+            return HttpResponseRedirect(url)
+        response = StreamingHttpResponse(
+            artifacts.artifact_stream(artifact), content_type=artifact.content_type
+        )
+        response["Content-Disposition"] = content_disposition_header(True, artifact.filename or artifact.kind)
+        response["Content-Length"] = str(artifact.size)
+        response["X-Content-SHA256"] = artifact.sha256
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+# --- approval queue -------------------------------------------------------------------------------------
+
+
+class ApprovalQueueView(TenantMixin, View):
+    def get(self, request):
+        may_approve = role_allows(self.membership.role, "run.approve")
+        rows = []
+        if may_approve:
+            runs = (
+                selectors.runs_awaiting_my_approval(request.user, tenant=self.tenant)
+                .select_related("requested_by")
+                .prefetch_related(Prefetch("gate_results", queryset=GateResult.objects.order_by("order")))
+                .annotate(
+                    approvals_given=Count(
+                        "approvals",
+                        filter=Q(
+                            approvals__voided_at__isnull=True, approvals__decision=ApprovalDecision.APPROVE
+                        ),
+                    )
+                )
+            )
+            for run in runs:
+                warnings = sum(
+                    1
+                    for gate in run.gate_results.all()
+                    for f in gate.findings or []
+                    if not f.get("blocking", True)
+                )
+                rows.append({"run": run, "warnings": warnings, "cost": run.cost_estimate or {}})
+        return render(request, "runs/approval_queue.html", {"rows": rows, "may_approve": may_approve})
