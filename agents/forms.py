@@ -15,15 +15,7 @@ class ConsoleForm(forms.Form):
         label="What would you like to change?",
         max_length=MAX_REQUEST_CHARS,
         strip=True,
-        widget=forms.Textarea(
-            attrs={
-                "rows": 4,
-                "class": "form-control form-control-lg",
-                "placeholder": "Create 3 t3.medium behind ALB in ap-south-1; max ₹1500/day",
-                "data-testid": "request-box",
-                "autofocus": True,
-            }
-        ),
+        widget=forms.Textarea,  # rendered by templates/agents/console.html (htmx preview attributes)
         error_messages={
             "required": "Say what you would like to change.",
             "max_length": f"Keep the request under {MAX_REQUEST_CHARS} characters.",
@@ -33,7 +25,6 @@ class ConsoleForm(forms.Form):
         queryset=None,
         label="Config",
         empty_label=None,
-        widget=forms.Select(attrs={"class": "form-select", "data-testid": "console-config"}),
         error_messages={"invalid_choice": "You may not use that config; choose one of yours."},
     )
     blueprint = forms.IntegerField(required=False, widget=forms.HiddenInput)

@@ -47,7 +47,21 @@ ACTIONS = [
     ("config.updated", 2),
     ("audit.exported", 2),
 ]
-WORDS = ["bucket", "vpc", "alb", "ec2", "rds", "logs", "cache", "queue", "web", "api", "batch", "reports", "archive"]
+WORDS = [
+    "bucket",
+    "vpc",
+    "alb",
+    "ec2",
+    "rds",
+    "logs",
+    "cache",
+    "queue",
+    "web",
+    "api",
+    "batch",
+    "reports",
+    "archive",
+]
 STATUSES = [("applied", 40), ("no_changes", 10), ("blocked", 8), ("failed", 7), ("rejected", 5),
             ("awaiting_approval", 10), ("cancelled", 5), ("expired", 5), ("superseded", 10)]  # fmt: skip
 
@@ -273,7 +287,7 @@ def measure_search(user, tenant, configs, users, rounds: int) -> list[tuple[str,
             "events",
             "action+user+30d",
             {"scope": "events", "action": "run.applied", "user": users[1].pk, "created_after": month_ago},
-        ),  # fmt: skip
+        ),
     ]
     results = []
     for scope, label, params in cases:

@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F, Q
@@ -293,38 +294,46 @@ def _load(user, run_id: int, action: str, *, lock: bool = True) -> Run:
 # --- understanding a request (the agents app, when it is there) --------------------------------------
 
 
+PARSE_CACHE_SECONDS = 600
+
+
+def _parse(text: str, config: Config, tenant):
+    """Parse with the configured model, else offline. A model's parse is cached briefly per tenant,
+    region and text, so the console's live preview and the submit that follows make one model call and
+    agree with each other."""
+    from agents.llm_parser import parse_request
+
+    model = getattr(settings, "GANTRY_LLM_MODEL", "") or ""
+    if not model:
+        return parse_request(text, tenant=tenant, default_region=config.region)
+    material = f"{getattr(tenant, 'pk', '')}|{config.region}|{model}|{text}"
+    key = "gantry:parse:" + hashlib.sha256(material.encode()).hexdigest()
+    result = cache.get(key)
+    if result is None:
+        result = parse_request(text, tenant=tenant, default_region=config.region)
+        if result.parser == "llm":  # a fallback parse is retried next time, the model may be back
+            cache.set(key, result, PARSE_CACHE_SECONDS)
+    return result
+
+
 def _understand(text: str, config: Config, *, tenant=None) -> dict[str, Any]:
     """Parse the request into an intent and the questions to ask; degrades to storing the text."""
+    from agents.clarification import questions_for
+    from agents.commit import belief
+
     out: dict[str, Any] = {"intent": {}, "parser": "", "belief": {}, "questions": [], "kind": RunKind.CHANGE}
     try:
-        from agents.llm_parser import parse_request
-
-        result = parse_request(text, tenant=tenant, default_region=config.region)
-        intent, out["parser"] = result.intent, result.parser
-        notes = list(result.notes)
-    except ImportError:
-        try:
-            from agents.offline_parser import parse
-        except ImportError:
-            return out
-        intent, notes = parse(text, default_region=config.region), []
-        out["parser"] = intent.parser
+        result = _parse(text, config, tenant)
     except Exception as exc:  # a parser bug must not lose the request
         logger.exception("parsing run request failed")
         out["belief"] = {"error": f"The request could not be parsed: {exc}"}
         return out
+    intent, out["parser"], notes = result.intent, result.parser, list(result.notes)
     out["intent"] = intent.to_dict()
     if intent.action.value == "destroy":
         out["kind"] = RunKind.DESTROY
+    out["questions"] = [q.to_dict() for q in questions_for(intent, config=config)]
     try:
-        from agents.clarification import questions_for
-
-        out["questions"] = [q.to_dict() for q in questions_for(intent, config=config)]
-    except ImportError:
-        out["questions"] = [{"field": a.field, "question": a.question} for a in intent.ambiguities]
-    try:
-        from agents.commit import belief
-
         out["belief"] = belief(intent)
     except Exception:  # belief is a nicety; never block a request on it
         logger.exception("building the belief failed")
@@ -520,13 +529,18 @@ def run_answer_clarification(*, user, run_id: int, answers: dict[str, Any]) -> R
         raise IllegalTransition(run.status, S.QUEUED, reason="this run is not waiting for answers")
     if not isinstance(answers, dict) or not answers:
         raise ValidationError({"answers": "No answers given."})
+    from pydantic import ValidationError as SchemaError
+
+    from agents.clarification import ClarificationError, apply_answers, questions_for
+    from agents.intent import Intent
+
     try:
-        from agents.clarification import ClarificationError, apply_answers, questions_for
-        from agents.intent import Intent
-    except ImportError as exc:
-        raise ValidationError("Clarification is not available.") from exc
+        intent = Intent.model_validate(run.intent)
+    except SchemaError as exc:
+        # Nothing was understood well enough to ask about: the requester should file a new request.
+        raise ValidationError("This run has no readable intent to complete; submit a new request.") from exc
     try:
-        intent = apply_answers(Intent.model_validate(run.intent), answers, config=run.config)
+        intent = apply_answers(intent, answers, config=run.config)
     except ClarificationError as exc:
         raise ValidationError({getattr(exc, "field", None) or "answers": str(exc)}) from exc
     questions = [q.to_dict() for q in questions_for(intent, config=run.config)]

@@ -87,5 +87,7 @@ class TokenRevokeView(TenantMixin, View):
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:
-            messages.success(request, f"Revoked {token.name} ({token.prefix}…). It stops working immediately.")
+            messages.success(
+                request, f"Revoked {token.name} ({token.prefix}…). It stops working immediately."
+            )
         return redirect("token_list")

@@ -25,7 +25,10 @@ class BlueprintListView(BlueprintScopeMixin, TenantAPIView):
     serializer_class = s.BlueprintSerializer
 
     @extend_schema(
-        operation_id="blueprints_list", summary="Blueprints you can reuse", parameters=[s.BlueprintFilterSerializer]
+        operation_id="blueprints_list",
+        responses=s.BlueprintSerializer(many=True),
+        summary="Blueprints you can reuse",
+        parameters=[s.BlueprintFilterSerializer],
     )
     def get(self, request):
         filters = self.validated(s.BlueprintFilterSerializer, request.query_params)

@@ -45,6 +45,7 @@ def add_error_responses(result, generator, request, public):
                 errors.update(MUTATING_ERRORS)
             for status_code, description in errors.items():
                 responses.setdefault(
-                    status_code, {"description": description, "content": {"application/json": {"schema": ref}}}
+                    status_code,
+                    {"description": description, "content": {"application/json": {"schema": ref}}},
                 )
     return result

@@ -34,7 +34,9 @@ class TokenRateThrottle(SimpleRateThrottle):
         try:
             return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
         except KeyError:
-            raise ImproperlyConfigured(f"Set REST_FRAMEWORK['DEFAULT_THROTTLE_RATES'][{self.scope!r}].") from None
+            raise ImproperlyConfigured(
+                f"Set REST_FRAMEWORK['DEFAULT_THROTTLE_RATES'][{self.scope!r}]."
+            ) from None
 
     def get_cache_key(self, request, view) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.ident}

@@ -54,6 +54,7 @@ class RunListView(RunScopeMixin, TenantAPIView):
 
     @extend_schema(
         operation_id="runs_list",
+        responses=s.RunSerializer(many=True),
         summary="Runs of your tenant, newest first",
         parameters=[s.RunFilterSerializer],
     )
@@ -91,7 +92,11 @@ class RunEventListView(RunScopeMixin, TenantAPIView):
     serializer_class = s.RunEventSerializer
     pagination_class = BySequencePagination
 
-    @extend_schema(operation_id="runs_events", summary="A run's timeline, oldest first")
+    @extend_schema(
+        operation_id="runs_events",
+        responses=s.RunEventSerializer(many=True),
+        summary="A run's timeline, oldest first",
+    )
     def get(self, request, pk: int):
         return self.paginated(selectors.run_timeline(self.object))
 
@@ -191,7 +196,11 @@ class ApplyView(RunScopeMixin, TenantAPIView):
 class ApprovalQueueView(RunScopeMixin, TenantAPIView):
     serializer_class = s.RunSerializer
 
-    @extend_schema(operation_id="approvals_list", summary="Runs waiting for your approval")
+    @extend_schema(
+        operation_id="approvals_list",
+        responses=s.RunSerializer(many=True),
+        summary="Runs waiting for your approval",
+    )
     def get(self, request):
         if not self.ctx.allows("run.approve"):
             return self.paginated(Run.objects.none())
@@ -322,7 +331,10 @@ class AuditScopeMixin:
 
 class AuditEventListView(AuditScopeMixin, TenantAPIView):
     @extend_schema(
-        operation_id="audit_list", summary="Audit events, newest first", parameters=AUDIT_EVENT_FILTERS
+        operation_id="audit_list",
+        responses=s.AuditEventSerializer(many=True),
+        summary="Audit events, newest first",
+        parameters=AUDIT_EVENT_FILTERS,
     )
     def get(self, request):
         return self.paginated(_filtered(AuditEventFilterSet, request, self.scope()).qs)
@@ -332,7 +344,10 @@ class AuditRunListView(AuditScopeMixin, TenantAPIView):
     serializer_class = s.RunSerializer
 
     @extend_schema(
-        operation_id="audit_runs", summary="Runs in the audit search", parameters=AUDIT_RUN_FILTERS
+        operation_id="audit_runs",
+        responses=s.RunSerializer(many=True),
+        summary="Runs in the audit search",
+        parameters=AUDIT_RUN_FILTERS,
     )
     def get(self, request):
         runs = selectors.audit_runs_for_user(self.ctx.user, tenant=self.ctx.tenant)

@@ -25,8 +25,9 @@ def api(world, role) -> APIClient:
 
 
 def test_nl_intent_parses_classifies_and_creates_nothing(own):
+    client = api(own, Role.OPERATOR)
     before = (Run.objects.count(), AuditEvent.objects.count())
-    response = api(own, Role.OPERATOR).post(
+    response = client.post(
         "/api/v1/nl/intent", {"text": "create 3 t3.medium behind an alb in ap-south-1"}, format="json"
     )
     assert response.status_code == 200, response.content
@@ -66,7 +67,7 @@ def test_plan_needs_exactly_one_of_run_or_request(own):
         assert response.status_code == 400 and response.json()["error"]["code"] == "validation_error"
 
 
-def test_apply_requires_the_approvals(own, sent):
+def test_apply_requires_the_approvals(own, sent, django_capture_on_commit_callbacks):
     run = planned_run(own, gates=[gate("safety"), gate("opa", "warn", [warning("S3_VERSIONING")])])
     operator, approver = api(own, Role.OPERATOR), api(own, Role.APPROVER)
 
@@ -89,7 +90,8 @@ def test_apply_requires_the_approvals(own, sent):
     assert approved.status_code == 200 and approved.json()["status"] == RunStatus.APPROVED
     assert approved.json()["approvals_given"] == 1
 
-    applied = operator.post("/api/v1/iac/apply", {"run_id": run.pk}, format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        applied = operator.post("/api/v1/iac/apply", {"run_id": run.pk}, format="json")
     assert applied.status_code == 202, applied.content
     assert applied.json()["apply_requested_at"] is not None
     assert ("run_apply", {"run_id": run.pk, "tenant_id": run.tenant_id, "countdown": None}) in sent

@@ -88,7 +88,7 @@ def test_other_tenants_ids_are_invalid_choices(own, other, runs):
 
 
 def test_date_range_is_inclusive_and_checked(own, runs):
-    dev, prod, _ = runs
+    _dev, prod, _ = runs
     old = timezone.now() - timedelta(days=10)
     Run.objects.filter(pk=dev.pk).update(created_at=old)
     viewer = own.user("viewer")
@@ -105,7 +105,7 @@ def test_date_range_is_inclusive_and_checked(own, runs):
 
 
 def test_run_action_filter_uses_audit_events(own, runs):
-    dev, prod, _ = runs
+    _dev, prod, _ = runs
     audit_record(tenant=own.tenant, action="run.approval.approve", actor=own.user("approver"), target=prod)
     viewer = own.user("viewer")
     assert run_ids(viewer, own, action="run.approval.approve") == [prod.pk]

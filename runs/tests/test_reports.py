@@ -27,7 +27,7 @@ def test_cost_accumulates_against_budget(client_as, own, other):
     own.account.save()
     today = timezone.localdate()
     early = RunFactory(config=own.dev, status="applied", cost_estimate={"totals": {"monthly_usd": 60}})
-    late = RunFactory(config=own.dev, status="applied", cost_estimate={"totals": {"monthly_usd": 50}})
+    RunFactory(config=own.dev, status="applied", cost_estimate={"totals": {"monthly_usd": 50}})
     RunFactory(config=own.dev, status="failed", cost_estimate={"totals": {"monthly_usd": 999}})
     RunFactory(config=other.dev, status="applied", cost_estimate={"totals": {"monthly_usd": 777}})
     Run.objects.filter(pk=early.pk).update(created_at=timezone.now() - timedelta(days=100))

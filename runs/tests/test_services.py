@@ -73,9 +73,9 @@ def test_ambiguous_request_needs_clarification_and_is_not_enqueued(own, sent, mo
 
 
 def test_answering_clarification_queues_the_run(own, sent, django_capture_on_commit_callbacks):
-    run = run_create(user=own.user("operator"), config_id=own.dev.pk, request_text="make it bigger")
-    if run.status != S.NEEDS_CLARIFICATION:
-        pytest.skip("the parser no longer asks about this request")
+    # The issue names this request as one that must ask before anything runs.
+    run = run_create(user=own.user("operator"), config_id=own.dev.pk, request_text="Check my compliance")
+    assert run.status == S.NEEDS_CLARIFICATION
     fields = [q["field"] for q in run.clarification["questions"]]
     answers = {}
     for q in run.clarification["questions"]:
@@ -87,6 +87,14 @@ def test_answering_clarification_queues_the_run(own, sent, django_capture_on_com
     if run.status == S.QUEUED:
         assert sent[-1][0] == "run_generate"
         assert run.clarification["answers"]
+
+
+def test_answer_on_a_run_without_a_readable_intent_is_refused_and_changes_nothing(own, sent):
+    run = RunFactory(config=own.dev, status=S.NEEDS_CLARIFICATION, intent={})
+    with pytest.raises(ValidationError, match="no readable intent"):
+        services.run_answer_clarification(user=own.user("operator"), run_id=run.pk, answers={"region": "x"})
+    run.refresh_from_db()
+    assert run.status == S.NEEDS_CLARIFICATION and run.intent == {} and sent == []
 
 
 def test_answer_on_a_run_not_waiting_is_refused(own):
@@ -324,3 +332,26 @@ def test_force_unlock_other_tenant_not_found(own, other):
     with pytest.raises(WorkspaceLock.DoesNotExist):
         workspace_force_unlock(user=other.user("admin"), lock_id=lock.pk, terraform_lock_id="tf-lock-1")
     assert snapshot() == before
+
+
+def test_a_model_parse_is_shared_by_the_preview_and_the_submit(own, settings, monkeypatch):
+    from agents import llm_parser
+    from agents.offline_parser import parse
+
+    settings.GANTRY_LLM_MODEL = "openai/gpt-test"
+    calls = []
+
+    def fake_parse(text, **kwargs):
+        calls.append(text)
+        return llm_parser.ParseResult(intent=parse(text), parser=parser)
+
+    monkeypatch.setattr(llm_parser, "parse_request", fake_parse)
+    parser = "llm"
+    first = services._understand("create an s3 bucket named acme-logs", own.dev, tenant=own.tenant)
+    again = services._understand("create an s3 bucket named acme-logs", own.dev, tenant=own.tenant)
+    assert calls == ["create an s3 bucket named acme-logs"] and first == again
+    # A fallback (offline) parse is not cached: the model is asked again next time.
+    parser = "offline"
+    services._understand("create an s3 bucket named acme-data", own.dev, tenant=own.tenant)
+    services._understand("create an s3 bucket named acme-data", own.dev, tenant=own.tenant)
+    assert calls.count("create an s3 bucket named acme-data") == 2

@@ -51,7 +51,11 @@ class ConfigMixin:
     def get_serializer_context(self):
         context = super().get_serializer_context()
         if hasattr(self, "ctx"):
-            usable = selectors.usable_configs(self.ctx.user, self.ctx.tenant) if self.ctx.allows("config.use") else []
+            usable = (
+                selectors.usable_configs(self.ctx.user, self.ctx.tenant)
+                if self.ctx.allows("config.use")
+                else []
+            )
             context["usable_ids"] = {c.pk for c in usable}
         return context
 
@@ -70,7 +74,9 @@ class ConfigListView(ConfigMixin, TenantAPIView):
     role_checked_after_lookup = True  # POST names an account: another tenant's is a 404 for every role
     pagination_class = ByNamePagination
 
-    @extend_schema(operation_id="configs_list", summary="Configs of your tenant")
+    @extend_schema(
+        operation_id="configs_list", responses=s.ConfigSerializer(many=True), summary="Configs of your tenant"
+    )
     def get(self, request):
         return self.paginated(self.scope())
 
@@ -129,10 +135,14 @@ class ConfigSelectView(ConfigMixin, TenantAPIView):
     pagination_class = None
     actions = {"POST": "view"}  # the usability check comes after the lookup, so other ids are 404
 
-    @extend_schema(operation_id="configs_active", summary="The active config", responses=s.ActiveConfigSerializer)
+    @extend_schema(
+        operation_id="configs_active", summary="The active config", responses=s.ActiveConfigSerializer
+    )
     def get(self, request):
         config = self.ctx.session_config or (
-            selectors.default_config(self.ctx.user, self.ctx.tenant) if self.ctx.allows("config.use") else None
+            selectors.default_config(self.ctx.user, self.ctx.tenant)
+            if self.ctx.allows("config.use")
+            else None
         )
         return self._answer(config, persisted=config is not None and not self.ctx.via_token)
 
@@ -156,5 +166,9 @@ class ConfigSelectView(ConfigMixin, TenantAPIView):
         return self._answer(config, persisted=True)
 
     def _answer(self, config, *, persisted: bool) -> Response:
-        data = {"config": s.ConfigSerializer(config, context=self.get_serializer_context()).data if config else None}
+        data = {
+            "config": s.ConfigSerializer(config, context=self.get_serializer_context()).data
+            if config
+            else None
+        }
         return Response({**data, "persisted": persisted})
