@@ -107,6 +107,7 @@ def wait_all(run_ids: list[int], approver, operator, *, apply: bool, timeout: fl
     final = DONE - ({"awaiting_approval"} if apply else set())
     requested: set[int] = set()
     deadline = time.monotonic() + timeout
+    shown = -1
     while True:
         runs = list(Run.objects.filter(pk__in=run_ids))
         if apply:
@@ -117,9 +118,13 @@ def wait_all(run_ids: list[int], approver, operator, *, apply: bool, timeout: fl
                     run_request_apply(user=operator, run_id=run.pk)
                     requested.add(run.pk)
         done = sum(r.status in final for r in runs)
-        print(f"\r  {done}/{len(run_ids)} done", end="", flush=True)
+        if done != shown:
+            print(
+                f"  {done}/{len(run_ids)} done after {time.monotonic() - (deadline - timeout):.0f} s",
+                flush=True,
+            )
+            shown = done
         if done == len(run_ids):
-            print()
             return
         if time.monotonic() > deadline:
             raise SystemExit(f"\ntimed out: {[(r.pk, r.status) for r in runs if r.status not in final]}")

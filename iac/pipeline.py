@@ -5,14 +5,21 @@ Every stage is timed and every gate's `GateResult` is kept. The first failing ga
 later gate's result is reported; nothing that executes provider code (init, validate, plan) starts before
 the safety gate has passed, and plan does not start before every earlier gate has passed.
 
-Speed without changing the verdict: gates that only *read* run concurrently where the order allows it,
-and their results are still reported in gate order:
-- checkov (code) scans a snapshot of the rendered source while `terraform init` + `validate` run;
-- `terraform plan -out` starts speculatively as soon as `terraform init` succeeded, beside `validate` and
-  checkov (code); if either of them fails the plan is cancelled and its file discarded, and the run is
-  reported blocked at that gate exactly as if plan had never started (see `_SpeculativePlan`);
-- checkov (plan) runs in a warm Checkov process started with the run (`iac/checkov_worker.py`), so it
-  costs the scan, not Checkov's ~4 s of imports (the CLI is the fallback);
+Speed without changing the verdict. Every `terraform validate`/`plan`/`show` loads the ~400 MB AWS
+provider and its schema (seconds of CPU each), so the pipeline avoids loads a bare `init && plan` does
+not need, and runs read-only gates concurrently where the order allows it; results are still reported
+in gate order:
+- checkov (code) scans a snapshot of the rendered source while `terraform init` and the plan run;
+- `terraform plan -out` starts speculatively as soon as `terraform init` succeeded, beside checkov
+  (code). `terraform plan` validates the configuration (the same validation walk as `terraform
+  validate`) before it plans, so a plan that succeeds without printing any diagnostic *is* the validate
+  verdict; `terraform validate -json` runs only when the plan failed, printed a warning or error, or was
+  cancelled, and then its structured diagnostics are the verdict (`plan_validation_gate`). If validate
+  or checkov (code) fails, the plan is cancelled and its file discarded, and the run is reported blocked
+  at that gate exactly as if plan had never started (see `_SpeculativePlan`);
+- both Checkov scans run in one warm Checkov process started with the run (`iac/checkov_worker.py`:
+  imported once, each scan in a fresh fork), so they cost the scans, not ~4 s of imports each (the CLI
+  is the fallback);
 - after `terraform show -json`, OPA, checkov (plan), cost and the plan JSON redaction run side by side
   (a failing OPA gate discards the later verdicts); checkov (plan) reads the plan JSON from a private
   temp dir, without re-parsing the HCL ("plan enrichment"), which cannot change its verdict;
@@ -38,7 +45,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -381,16 +388,12 @@ def _snapshot(workdir: Path) -> Path:
     return target
 
 
-def _checkov(target: Path, kind: str) -> GateResult:
+def _checkov(target: Path, kind: str, worker: CheckovWorker | None = None) -> GateResult:
+    """checkov through the run's warm worker (same argv, same findings as the CLI), else the CLI."""
     from iac.gates.checkov import checkov_gate
 
-    return checkov_gate(target, kind=kind, skip_checks=platform_checkov_skips())  # type: ignore[arg-type]
-
-
-def _checkov_warm(worker: CheckovWorker | None, target: Path, kind: str) -> GateResult:
-    """checkov through the run's warm worker (same argv, same findings as the CLI), else the CLI."""
     if worker is None:
-        return _checkov(target, kind)
+        return checkov_gate(target, kind=kind, skip_checks=platform_checkov_skips())  # type: ignore[arg-type]
     return worker.gate(target, kind=kind, skip_checks=platform_checkov_skips())  # type: ignore[arg-type]
 
 
@@ -415,8 +418,8 @@ class _AnyEvent:
 
 
 class _SpeculativePlan:
-    """`terraform plan -out` started right after a successful `terraform init`, beside `validate` and
-    checkov (code), instead of after them.
+    """`terraform plan -out` started right after a successful `terraform init`, beside checkov (code),
+    instead of after validate and checkov (code); its own validation pass gives the validate verdict.
 
     Why this is safe (invariant 6 and the gate order):
     - the safety gate has already passed: `init` itself only runs after it, and so does this plan; the
@@ -426,7 +429,9 @@ class _SpeculativePlan:
       checkov (code) fails, the plan is cancelled (the runner's SIGINT, then SIGTERM/SIGKILL, so Terraform
       releases the state lock), its file is deleted, none of its output, sha256 or timings is returned,
       and the run is blocked at that gate exactly as before; later gates never run;
-    - `validate` and `plan` may share the initialised work dir: after `init`, neither writes to
+    - the validate verdict is the same: plan runs terraform's validation walk before planning and stops
+      on any error; any diagnostic it prints sends the gate to `terraform validate -json` as before;
+    - `validate` (when it runs) and `plan` may share the initialised work dir: after `init`, neither writes to
       `.terraform/` or the lock file (validate reads the config and provider schemas; plan additionally
       reads the backend config and writes only `plan.tfplan`), and each starts its own provider
       processes. checkov (code) scans a snapshot taken before init.
@@ -450,7 +455,6 @@ class _SpeculativePlan:
         self._live = False
         self._lock = threading.Lock()
         self.runner = copy.copy(runner)  # same work dir, env, binary, redactor; own output and stop
-        self.runner.__dict__.pop("init", None)  # run_code_gates' hook, not ours
         self.runner.on_line = self._line
         self.runner.cancel_event = _AnyEvent(cancel_event, self.stop)  # type: ignore[assignment]
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gantry-plan")
@@ -538,28 +542,37 @@ def run_code_gates(
     allowed_module_roots: list[Path],
     stages: Iterable[str] = CODE_STAGES,
     snapshot: bool = True,
-    speculate: Callable[[TerraformRunner], Callable[[], None]] | None = None,
+    speculate: Callable[[TerraformRunner], _SpeculativePlan] | None = None,
     on_stage: StageCallback | StageEvents | None = None,
+    checkov_worker: CheckovWorker | None = None,
 ) -> TerraformRunner | None:
     """safety → fmt → init/validate ∥ checkov (code). Appends stages and gates.
 
     `make_runner` is called only once the safety gate has passed (credentials are not even fetched for
     code that fails it); it may raise PrepareError. Returns the runner, or None when blocked or failed.
     `snapshot=False` scans `workdir` itself (when .terraform lives elsewhere, e.g. TF_DATA_DIR).
+
     `speculate(runner)` is called once `terraform init` succeeded (so after safety and fmt passed), unless
-    checkov (code) has already failed; it starts read-only work (the pipeline's plan) and returns a
-    callable that cancels it, called as soon as validate or checkov (code) blocks. The caller still
-    discards that work when this returns None. `on_stage` is told as each stage starts and ends (see
-    `iac.stage_events`); stages that never ran are left for the caller to report.
+    checkov (code) has already failed; it starts the pipeline's plan. That plan runs terraform's own
+    configuration validation first, so the validate verdict is taken from it (`plan_validation_gate`)
+    and `terraform validate -json` only runs when the plan failed, printed a diagnostic or was cancelled
+    because checkov (code) failed: then its structured diagnostics are the verdict, as without a plan.
+    The plan is cancelled as soon as validate or checkov (code) blocks; the caller still discards it
+    when this returns None. `on_stage` is told as each stage starts and ends (see `iac.stage_events`);
+    stages that never ran are left for the caller to report.
     """
     from iac.gates.safety import safety_gate
-    from iac.gates.terraform_checks import fmt_gate, validate_gate
+    from iac.gates.terraform_checks import (
+        fmt_gate,
+        init_failure_gate,
+        plan_validation_gate,
+        validate_gate,
+    )
 
     wanted = set(stages)
     events = on_stage if isinstance(on_stage, StageEvents) else StageEvents(on_stage, CODE_STAGES)
     clock = _Clock(result, events)
-
-    cancel_speculation: list[Callable[[], None]] = []
+    speculation: _SpeculativePlan | None = None
 
     def blocked(gate: GateResult, start: float, duration_ms: int | None = None, note: str = "") -> bool:
         result.gates.append(gate)
@@ -571,8 +584,8 @@ def run_code_gates(
         clock.add(stage, gate)
         if failed:
             result.status, result.blocked_by = PipelineStatus.BLOCKED, gate.name
-            for cancel in cancel_speculation:
-                cancel()
+            if speculation is not None:
+                speculation.cancel()
         return failed
 
     # Safety reads the raw HCL before anything runs provider code (invariant 6). It is never skipped.
@@ -604,23 +617,8 @@ def run_code_gates(
         clock.start("checkov_code")
         scan_copy = _snapshot(workdir) if snapshot else None
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkov-code")
-        checkov_future = pool.submit(_checkov, scan_copy or workdir, "code")
+        checkov_future = pool.submit(_checkov, scan_copy or workdir, "code", checkov_worker)
 
-    def code_scan_failed() -> bool:
-        if checkov_future is None or not checkov_future.done():
-            return False
-        return checkov_future.exception() is not None or checkov_future.result().status == Status.FAIL
-
-    if speculate is not None and "validate" in wanted:
-        init = runner.init
-
-        def init_then_speculate(*args: Any, **kwargs: Any) -> TerraformResult:
-            initialised = init(*args, **kwargs)
-            if initialised.ok and not code_scan_failed():
-                cancel_speculation.append(speculate(runner))
-            return initialised
-
-        runner.init = init_then_speculate  # type: ignore[method-assign]
     try:
         if "fmt" in wanted:
             clock.start("fmt")
@@ -630,9 +628,22 @@ def run_code_gates(
         if "validate" in wanted:
             clock.start("validate")
             start = time.perf_counter()
-            gate = validate_gate(runner, init=True)
-            init_ms = gate.details.get("init_ms")
-            if blocked(gate, start, note=f" (init {init_ms} ms)" if init_ms is not None else ""):
+            initialised = runner.init()
+            if not initialised.ok:
+                gate = init_failure_gate(initialised)
+            else:
+                if speculate is not None and not _scan_failed(checkov_future):
+                    speculation = speculate(runner)
+                validated = _plan_unless_scan_fails(speculation, checkov_future)
+                gate = (plan_validation_gate(validated, speculation.lines) if validated else None) or (
+                    validate_gate(runner)
+                )
+                gate.details["init_ms"] = initialised.duration_ms
+            gate.duration_ms = int((time.perf_counter() - start) * 1000)
+            note = f" (init {initialised.duration_ms} ms"
+            if gate.details.get("validated_by"):
+                note += "; validated by the plan's own validation pass"
+            if blocked(gate, start, note=note + ")"):
                 return None
         if checkov_future is not None:
             waited = time.perf_counter()
@@ -641,13 +652,44 @@ def run_code_gates(
             note = f" (overlapped fmt/init/validate; waited {waited_ms} ms more)"
             if blocked(gate, checkov_start, gate.duration_ms, note=note):
                 return None
+    except BaseException:
+        if speculation is not None:
+            speculation.cancel()
+        raise
     finally:
-        runner.__dict__.pop("init", None)
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
         if scan_copy is not None:
             shutil.rmtree(scan_copy.parent, ignore_errors=True)
     return runner
+
+
+def _plan_unless_scan_fails(
+    speculation: _SpeculativePlan | None, checkov_future: Future | None
+) -> TerraformResult | None:
+    """The speculative plan's result, or None (no plan, or checkov (code) failed first: plan cancelled).
+
+    Waiting for the plan is waiting for the validate verdict; a failing code scan will block the run
+    anyway, so the plan is stopped at once and `validate -json` gives the verdict instead.
+    """
+    if speculation is None:
+        return None
+    scan = checkov_future
+    while not speculation.future.done():
+        if scan is not None and scan.done():
+            if _scan_failed(scan):
+                speculation.cancel()
+                return None
+            scan = None  # passed: only the plan is left to wait for
+        wait([f for f in (speculation.future, scan) if f is not None], return_when=FIRST_COMPLETED)
+    return speculation.future.result()
+
+
+def _scan_failed(future: Future | None) -> bool:
+    """A finished checkov (code) scan that fails (or crashed, which fails closed)."""
+    if future is None or not future.done():
+        return False
+    return future.exception() is not None or future.result().status == Status.FAIL
 
 
 # --- the pipeline ----------------------------------------------------------------------------------------
@@ -790,10 +832,10 @@ def _run_pipeline(
     # _SpeculativePlan for why that is safe. It is cancelled and discarded unless every code gate passes.
     speculative: _SpeculativePlan | None = None
 
-    def speculate(initialised: TerraformRunner) -> Callable[[], None]:
+    def speculate(initialised: TerraformRunner) -> _SpeculativePlan:
         nonlocal speculative
         speculative = _SpeculativePlan(initialised, PLAN_FILE, on_line=on_line, cancel_event=cancel_event)
-        return speculative.cancel
+        return speculative
 
     try:
         runner = run_code_gates(
@@ -805,6 +847,7 @@ def _run_pipeline(
             stages=wanted,
             speculate=speculate if "plan" in wanted else None,
             on_stage=events,
+            checkov_worker=checkov_worker,
         )
     except BaseException:
         if speculative is not None:
@@ -906,7 +949,7 @@ def _run_pipeline(
             plan_json_path.write_text(json.dumps(shown.json), encoding="utf-8")
             plan_json_path.chmod(0o600)
             clock.start("checkov_plan")
-            futures["checkov_plan"] = pool.submit(_checkov_warm, checkov_worker, plan_json_path, "plan")
+            futures["checkov_plan"] = pool.submit(_checkov, plan_json_path, "plan", checkov_worker)
         if "cost" in post:
             from iac.gates.cost import cost_gate
 

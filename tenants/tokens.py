@@ -21,7 +21,7 @@ from runs.audit import audit_record
 from .models import ApiToken, Membership, Tenant, hash_token
 from .roles import RANK, Role
 
-TOKEN_PREFIX = "gty_"
+TOKEN_PREFIX = "gty_"  # noqa: S105 (a public marker, not a secret)
 PREFIX_LENGTH = 12  # "gty_" and 8 random characters: enough to tell tokens apart in a list
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # write last_used_at at most this often per token
 

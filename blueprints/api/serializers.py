@@ -44,7 +44,7 @@ class BlueprintDetailSerializer(BlueprintSerializer):
     versions = serializers.SerializerMethodField()
 
     class Meta(BlueprintSerializer.Meta):
-        fields = BlueprintSerializer.Meta.fields + ["parameter_schema", "defaults", "versions"]
+        fields = [*BlueprintSerializer.Meta.fields, "parameter_schema", "defaults", "versions"]
 
     @extend_schema_field(BlueprintVersionSerializer(many=True))
     def get_versions(self, blueprint):

@@ -380,3 +380,13 @@ def test_member_of_both_tenants_reaches_only_the_active_ones_blueprints(own, oth
     assert "globex-web" not in slugs(client.get(reverse("blueprint_list")))
     client.post(reverse("context_switch"), {"tenant": other.tenant.pk})
     assert client.get(reverse("blueprint_detail", args=[theirs.pk])).status_code == 200
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_platform_blueprints_are_readable_by_every_member_of_any_tenant(role, own, other, client_as):
+    platform = Blueprint.objects.get(tenant=None, slug="data-tier")
+    for world in (own, other):
+        client = client_as(world.user(role), world.tenant, world.dev)
+        response = client.get(reverse("blueprint_detail", args=[platform.pk]))
+        assert response.status_code == 200
+        assert response.context["can_approve"] is False  # platform rows change only by platform staff

@@ -108,7 +108,8 @@ _WORKER_EXITED = object()
 
 
 class CheckovWorker:
-    """A warm checkov process (`iac/checkov_worker.py`) that serves one scan; see the module docstring.
+    """A warm checkov process (`iac/checkov_worker.py`) that serves scans one at a time, each in a fresh
+    fork of the imported process; see the module docstring.
 
     `start()` returns None when there is no venv python next to CHECKOV_BIN or it cannot be started.
     Always `close()` it (a context manager does): a worker that never got a request is stopped.
@@ -118,7 +119,8 @@ class CheckovWorker:
         self.proc = proc
         self._stderr = stderr
         self._lines: queue.Queue[Any] = queue.Queue()
-        self._used = False
+        self._ready = False
+        self._broken = False
         self._lock = threading.Lock()
         threading.Thread(target=self._read, name="checkov-worker-reader", daemon=True).start()
 
@@ -156,25 +158,33 @@ class CheckovWorker:
         return self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
 
     def run(self, argv: list[str], timeout: float) -> tuple[int | None, str, str, bool] | None:
-        """(exit code, stdout, stderr, timed out) like `_run`, or None when the CLI should be used instead."""
+        """(exit code, stdout, stderr, timed out) like `_run`, or None when the CLI should be used instead.
+
+        Scans are serialised; after any trouble the worker is not used again (the CLI takes over)."""
         with self._lock:
-            if self._used or self.proc.poll() is not None:
+            if self._broken or self.proc.poll() is not None:
                 return None
-            self._used = True
-        deadline = time.monotonic() + timeout
-        try:
-            ready = self._next(deadline)
-            if not (isinstance(ready, dict) and ready.get("ready")):
+            deadline = time.monotonic() + timeout
+            try:
+                if not self._ready:
+                    ready = self._next(deadline)
+                    if not (isinstance(ready, dict) and ready.get("ready")):
+                        self._broken = True
+                        return None
+                    self._ready = True
+                assert self.proc.stdin is not None
+                self.proc.stdin.write((json.dumps({"argv": argv}) + "\n").encode("utf-8"))
+                self.proc.stdin.flush()
+                answer = self._next(deadline)
+            except queue.Empty:
+                self._broken = True
+                self.close()
+                return None, "", "", True
+            except OSError:  # the worker died before reading the request
+                self._broken = True
                 return None
-            assert self.proc.stdin is not None
-            self.proc.stdin.write((json.dumps({"argv": argv}) + "\n").encode("utf-8"))
-            self.proc.stdin.flush()
-            answer = self._next(deadline)
-        except queue.Empty:
-            self.close()
-            return None, "", "", True
-        except OSError:  # the worker died before reading the request
-            return None
+            if answer is _WORKER_EXITED:
+                self._broken = True
         if not isinstance(answer, dict) or "error" in answer or answer.get("exit_code") != 0:
             return None
         stdout = answer.get("stdout")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from iac.gates.base import Finding, GateResult, Severity, Status, timed
@@ -57,21 +59,51 @@ def _diagnostic_address(diag: dict) -> str:
     return f"{filename}:{line}" if filename and line else filename
 
 
+def init_failure_gate(init_result: TerraformResult) -> GateResult:
+    """The validate gate when `terraform init` failed: fails with init's category (provider_error, ...)."""
+    gate = GateResult(name="validate", duration_ms=init_result.duration_ms)
+    gate.details["init_ms"] = init_result.duration_ms
+    _command_failure(gate, init_result, "terraform-init")
+    gate.summary = f"terraform init failed: {init_result.message}"
+    return gate
+
+
+# A diagnostic in terraform's human output (-no-color): "Warning: ..." / "Error: ..." at the start of a
+# line, optionally inside the box-drawing frame. Plan diff lines are indented, so they never match.
+_DIAGNOSTIC_LINE_RE = re.compile(r"^(?:[│╷╵|]\s*)?(?:Warning|Error):")
+
+
+def plan_validation_gate(plan: TerraformResult, output: Iterable[str]) -> GateResult | None:
+    """The validate verdict taken from `terraform plan`, or None when `validate -json` must give it.
+
+    `terraform plan` runs the same configuration validation as `terraform validate` before it plans
+    (the local backend's validation walk) and prints every diagnostic it raised. So a plan that
+    succeeded and printed no diagnostic at all proves `validate` would report a valid configuration
+    with no diagnostics: the gate passes without starting the provider a second time. Anything else
+    (a failed or cancelled plan, any warning or error) returns None: the caller runs `validate -json`
+    for the structured diagnostics, so findings are exactly what `validate` reports.
+    """
+    if not plan.ok or any(_DIAGNOSTIC_LINE_RE.match(line) for line in output):
+        return None
+    gate = GateResult(name="validate", summary="configuration is valid")
+    gate.details["validated_by"] = "terraform plan"
+    return gate
+
+
 def validate_gate(runner: TerraformRunner, *, init: bool = False) -> GateResult:
     """`terraform validate -json` diagnostics as findings: errors block, warnings need acknowledging.
 
     With init=True the work dir is initialised first (offline from the plugin mirror when configured);
     an init failure fails the gate with its category (provider_error, invalid_config, ...).
     """
+    init_ms = None
+    if init:
+        init_result = runner.init()
+        if not init_result.ok:
+            return init_failure_gate(init_result)
+        init_ms = init_result.duration_ms
     gate = GateResult(name="validate")
     with timed(gate):
-        if init:
-            init_result = runner.init()
-            gate.details["init_ms"] = init_result.duration_ms
-            if not init_result.ok:
-                _command_failure(gate, init_result, "terraform-init")
-                gate.summary = f"terraform init failed: {init_result.message}"
-                return gate
         result = runner.validate()
         diagnostics = result.diagnostics
         for diag in diagnostics:
@@ -99,4 +131,7 @@ def validate_gate(runner: TerraformRunner, *, init: bool = False) -> GateResult:
             if errors
             else f"valid with {warnings} warning(s)"
         )
+    if init_ms is not None:
+        gate.details["init_ms"] = init_ms
+        gate.duration_ms += init_ms
     return gate

@@ -276,7 +276,7 @@ def test_failing_gate_stops_the_pipeline(own, tmp_path, sandbox_settings, monkey
     """A failing checkov (code) verdict blocks before plan even though it ran beside init/validate."""
     failing = GateResult(name="checkov_code", summary="1 failed")
     failing.add(Finding("CKV_AWS_1", "bad", Severity.HIGH))
-    monkeypatch.setattr(pipeline_module, "_checkov", lambda target, kind: failing)
+    monkeypatch.setattr(pipeline_module, "_checkov", lambda target, kind, worker=None: failing)
     planned = []
     monkeypatch.setattr(TerraformRunner, "plan", lambda *a, **k: planned.append(1))
     spec = build_spec("static_bucket", STATIC_BUCKET, account=own.account, config=own.dev)

@@ -1,8 +1,9 @@
 """Speculative plan and warm Checkov: faster, with every gate's verdict and the reported order unchanged.
 
-- plan starts once `terraform init` succeeded, beside validate and checkov (code); when either of them
-  fails the plan is cancelled (a real terraform process, stopped by the runner) and discarded: the run
-  is blocked at that gate exactly as before and returns no plan artifacts;
+- plan starts once `terraform init` succeeded, beside checkov (code), and its own validation pass gives
+  the validate verdict (`terraform validate -json` only when it fails or prints a diagnostic); when
+  validate or checkov (code) fails the plan is cancelled (a real terraform process, stopped by the
+  runner) and discarded: the run is blocked at that gate exactly as before and returns no plan artifacts;
 - the warm Checkov worker finds what the CLI finds, falls back to the CLI, and is always stopped.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from iac import pipeline as pipeline_module
+from iac import spec as spec_module
 from iac.gates import checkov as checkov_module
 from iac.gates.base import Finding, GateResult, Severity, Status
 from iac.gates.checkov import CheckovWorker, _checkov_bin, checkov_gate
@@ -25,6 +27,7 @@ from iac.spec import build_spec
 from iac.terraform import Category, TerraformResult, TerraformRunner
 
 STATIC_BUCKET = {"bucket_name": "acme-static-assets-speculative"}
+REPO_IAC = Path(spec_module.__file__).resolve().parent
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "safe" / "insecure_bucket_for_checkov"
 HAS_CHECKOV = Path(_checkov_bin()).exists()
 
@@ -104,7 +107,7 @@ def test_checkov_code_failure_cancels_and_discards_the_speculative_plan(
     failing = GateResult(name="checkov_code", summary="1 failed")
     failing.add(Finding("CKV_AWS_1", "bad", Severity.HIGH))
 
-    def slow_failing_checkov(target, kind):
+    def slow_failing_checkov(target, kind, worker=None):
         spy.wait_started()  # fail only once the plan is under way
         return failing
 
@@ -119,27 +122,48 @@ def test_checkov_code_failure_cancels_and_discards_the_speculative_plan(
     assert not any("Terraform will perform" in line or "Plan:" in line for line in lines)
 
 
+@pytest.fixture
+def invalid_iac(tmp_path, monkeypatch):
+    """A copy of the curated code whose static_bucket stack passes safety and fmt but not validation."""
+    root = tmp_path / "iac"
+    shutil.copytree(REPO_IAC / "modules", root / "modules")
+    shutil.copytree(REPO_IAC / "stacks" / "static_bucket", root / "stacks" / "static_bucket")
+    with (root / "stacks" / "static_bucket" / "main.tf").open("a") as handle:
+        handle.write('\nresource "aws_sns_topic" "invalid" {\n  name = "x"\n  nope = true\n}\n')
+    monkeypatch.setattr(spec_module, "IAC_ROOT", root)
+    return root
+
+
 @pytest.mark.terraform
 @pytest.mark.skipif(not shutil.which("terraform"), reason="terraform not installed")
-def test_validate_failure_cancels_and_discards_the_speculative_plan(
-    own, tmp_path, sandbox_settings, monkeypatch
+def test_invalid_configuration_is_blocked_at_validate_with_validates_diagnostics(
+    own, tmp_path, sandbox_settings, monkeypatch, invalid_iac
 ):
+    """The plan's own validation fails; `terraform validate -json` then gives the structured verdict."""
     spy = PlanSpy(monkeypatch)
+    validations = []
+    real_validate = TerraformRunner.validate
+    monkeypatch.setattr(
+        TerraformRunner, "validate", lambda self: validations.append(1) or real_validate(self)
+    )
     passing = GateResult(name="checkov_code", summary="0 failed")
-    monkeypatch.setattr(pipeline_module, "_checkov", lambda target, kind: passing)
-
-    def failing_validate(self):
-        spy.wait_started()
-        return _validate_result(ok=False)
-
-    monkeypatch.setattr(TerraformRunner, "validate", failing_validate)
+    monkeypatch.setattr(pipeline_module, "_checkov", lambda target, kind, worker=None: passing)
     spec = build_spec("static_bucket", STATIC_BUCKET, account=own.account, config=own.dev)
     workdir = tmp_path / "w"
     result = run_pipeline(spec, account=own.account, config=own.dev, workdir=workdir)
 
-    _assert_blocked_and_discarded(result, workdir, spy, "validate")
-    assert result.gate("validate").findings[0].rule == "terraform-validate"
-    assert result.gate("checkov_code") is None  # reported exactly as before: blocked at validate
+    assert result.status == PipelineStatus.BLOCKED and result.blocked_by == "validate"
+    assert [g.name for g in result.gates] == ["safety", "fmt", "validate"]
+    validate = result.gate("validate")
+    assert validate.status == Status.FAIL and validations == [1]
+    finding = validate.findings[0]
+    assert finding.rule == "terraform-validate" and "nope" in finding.message
+    assert finding.address.startswith("main.tf:") or "/main.tf:" in finding.address
+    # the plan ran (and failed on the same validation); nothing of it is returned or left behind
+    assert len(spy.results) == 1 and not spy.results[0].ok
+    assert result.stage("plan").status == "cancelled" and "blocked by validate" in result.stage("plan").detail
+    assert not (workdir / PLAN_FILE).exists()
+    assert result.plan_sha256 is None and result.plan_json is None and result.plan_text == ""
 
 
 @pytest.mark.terraform
@@ -148,7 +172,7 @@ def test_no_speculation_before_safety_or_when_checkov_already_failed(own, tmp_pa
     """The plan never starts ahead of a verdict that is already in: a failed scan stops it from starting."""
     failing = GateResult(name="checkov_code", summary="1 failed")
     failing.add(Finding("CKV_AWS_1", "bad", Severity.HIGH))
-    monkeypatch.setattr(pipeline_module, "_checkov", lambda target, kind: failing)
+    monkeypatch.setattr(pipeline_module, "_checkov", lambda target, kind, worker=None: failing)
     calls = []
     monkeypatch.setattr(TerraformRunner, "plan", lambda *a, **k: calls.append("plan"))
     monkeypatch.setattr(TerraformRunner, "validate", lambda self: _validate_result(ok=True))
@@ -199,13 +223,22 @@ def test_warm_worker_finds_what_the_cli_finds(target, kind, skips):
 
 
 @pytest.mark.skipif(not HAS_CHECKOV, reason="checkov not installed")
-def test_warm_worker_is_faster_than_the_cli_once_imported():
+def test_one_warm_worker_serves_the_code_and_the_plan_scan_like_the_cli():
+    """Both of a run's scans share one import; each runs in a fresh fork, so nothing carries over."""
+    code_skips = {"CKV_AWS_18": "access logs go to the central log bucket"}
+    plan_skips = {"CKV_AWS_21": "versioning is enforced elsewhere"}
     with CheckovWorker.start() as worker:
-        time.sleep(8)  # the imports happen while "terraform runs"
-        start = time.perf_counter()
-        worker.gate(FIXTURE / "plan.json", kind="plan")
-        warm_s = time.perf_counter() - start
-    assert warm_s < 2.5
+        code = worker.gate(FIXTURE, kind="code", skip_checks=code_skips)
+        plan = worker.gate(FIXTURE / "plan.json", kind="plan", skip_checks=plan_skips)
+        again = worker.gate(FIXTURE, kind="code", skip_checks=code_skips)
+        assert worker.proc.poll() is None  # the same process served all three
+    assert (
+        _comparable(code) == _comparable(again) == _comparable(checkov_gate(FIXTURE, skip_checks=code_skips))
+    )
+    assert _comparable(plan) == _comparable(
+        checkov_gate(FIXTURE / "plan.json", kind="plan", skip_checks=plan_skips)
+    )
+    assert worker.proc.poll() is not None
 
 
 @pytest.mark.skipif(not HAS_CHECKOV, reason="checkov not installed")

@@ -7,12 +7,9 @@ on a real run with the speculative plan.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import threading
-import time
-from pathlib import Path
 
 import pytest
 
@@ -22,10 +19,8 @@ from iac.gates.base import Finding, GateResult, Severity, Status
 from iac.pipeline import PLAN_FILE, STAGES, PipelineStatus, StageCancelled, gate_digest, run_pipeline
 from iac.spec import build_spec
 from iac.stage_events import END_STATUSES, StageEvents
-from iac.terraform import Category, TerraformResult, TerraformRunner
 
 STATIC_BUCKET = {"bucket_name": "acme-static-assets-events"}
-PLAN_JSON = Path(__file__).resolve().parent / "fixtures" / "plans" / "web_tier_compliant.json"
 GATE_STAGES = ("safety", "fmt", "validate", "checkov_code", "opa", "checkov_plan", "cost")
 VERDICT = {Status.PASS: "passed", Status.WARN: "warned", Status.FAIL: "failed"}
 
@@ -74,54 +69,6 @@ def assert_gates_match(recorder: Recorder, result) -> None:
         status, info = ends[gate.name]
         assert status == VERDICT[gate.status]
         assert info["gate"]["findings"] == gate.to_dict()["findings"]
-
-
-def _ok(command: str, **fields) -> TerraformResult:
-    return TerraformResult(command=["terraform", command], exit_code=0, duration_ms=1, ok=True, **fields)
-
-
-@pytest.fixture
-def canned_terraform(monkeypatch):
-    """init/validate/plan/show_json answer without starting a provider; fmt and the gates are real,
-    except Checkov (a canned pass). The plan honours cancellation like the real runner."""
-    calls: list[str] = []
-    plan_json = json.loads(PLAN_JSON.read_text())
-
-    def plan(self, out="plan.tfplan", **kwargs):
-        calls.append("plan")
-        (self.workdir / out).write_bytes(b"canned plan")
-        deadline = time.monotonic() + 0.3
-        while time.monotonic() < deadline:
-            if self.cancel_event is not None and self.cancel_event.is_set():
-                calls.append("plan cancelled")
-                return TerraformResult(
-                    command=["terraform", "plan"], exit_code=None, duration_ms=1, ok=False,
-                    category=Category.CANCELLED, message="cancelled",
-                )  # fmt: skip
-            time.sleep(0.01)
-        return _ok("plan", changes=True, plan_sha256="0" * 64)
-
-    monkeypatch.setattr(TerraformRunner, "init", lambda self, **k: calls.append("init") or _ok("init"))
-    monkeypatch.setattr(
-        TerraformRunner,
-        "validate",
-        lambda self: calls.append("validate") or _ok("validate", json={"valid": True, "diagnostics": []}),
-    )
-    monkeypatch.setattr(TerraformRunner, "plan", plan)
-    monkeypatch.setattr(
-        TerraformRunner,
-        "show_json",
-        lambda self, planfile: calls.append("show") or _ok("show", json=plan_json),
-    )
-    monkeypatch.setattr(
-        pipeline_module,
-        "_checkov",
-        lambda target, kind: GateResult(name=f"checkov_{kind}", summary="0 failed"),
-    )
-    monkeypatch.setattr(pipeline_module, "_start_checkov_worker", lambda: None)
-    monkeypatch.setattr(pipeline_module, "terraform_env", lambda *a, **k: {})
-    monkeypatch.setattr("iac.state.ensure_backend", lambda *a, **k: None)
-    return calls
 
 
 def _spec(own):
@@ -186,14 +133,28 @@ def test_a_raising_callback_changes_nothing(no_budget, tmp_path, canned_terrafor
     assert sum("on_stage callback failed" in r.getMessage() for r in caplog.records) == len(loud.events)
 
 
-def test_a_cancelling_callback_stops_the_speculative_plan_and_propagates(own, tmp_path, canned_terraform):
+def test_a_cancelling_callback_discards_the_plan_and_propagates(own, tmp_path, canned_terraform):
     recorder = Recorder(fail_with=StageCancelled, at=("plan", "started"))
     workdir = tmp_path / "w"
     with pytest.raises(StageCancelled):
         run_pipeline(_spec(own), account=own.account, config=own.dev, workdir=workdir, on_stage=recorder)
-    assert "plan cancelled" in canned_terraform and "show" not in canned_terraform
+    assert "show" not in canned_terraform
     assert not (workdir / PLAN_FILE).exists()
     assert recorder.events[-1][:2] == ("plan", "started")
+
+
+def test_a_cancelling_callback_stops_a_running_plan(own, tmp_path, canned_terraform, monkeypatch):
+    """An interruption while the plan gives the validate verdict stops terraform before propagating."""
+
+    def interrupted(speculation, checkov_future):
+        raise StageCancelled("worker shutting down")
+
+    monkeypatch.setattr(pipeline_module, "_plan_unless_scan_fails", interrupted)
+    workdir = tmp_path / "w"
+    with pytest.raises(StageCancelled):
+        run_pipeline(_spec(own), account=own.account, config=own.dev, workdir=workdir, on_stage=Recorder())
+    assert "plan cancelled" in canned_terraform and "show" not in canned_terraform
+    assert not (workdir / PLAN_FILE).exists()
 
 
 def test_a_cancelling_callback_before_init_runs_no_terraform(own, tmp_path, canned_terraform):

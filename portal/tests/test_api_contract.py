@@ -11,8 +11,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from runs.models import AuditEvent, Run
-from runs.tests.factories import RunFactory
 from runs.states import RunStatus
+from runs.tests.factories import RunFactory
 from tenants.context import SESSION_CONFIG
 from tenants.models import ApiToken, Membership
 from tenants.roles import Role
@@ -86,7 +86,9 @@ def test_revoked_expired_and_former_member_tokens_are_401(own):
 def test_token_role_cap_and_demotion(own):
     viewer_token_of_admin = bearer(token_for(own, Role.ADMIN, token_role=Role.VIEWER))
     path = f"/api/v1/configs/{own.dev.pk}/"
-    assert_error(viewer_token_of_admin.patch(path, {"restricted": True}, format="json"), 403, "permission_denied")
+    assert_error(
+        viewer_token_of_admin.patch(path, {"restricted": True}, format="json"), 403, "permission_denied"
+    )
     admin_token = bearer(token_for(own, Role.ADMIN))
     Membership.objects.filter(pk=own.members[Role.ADMIN].pk).update(role=Role.OPERATOR)
     assert_error(admin_token.patch(path, {"restricted": True}, format="json"), 403, "permission_denied")
@@ -100,10 +102,16 @@ def test_token_role_cap_and_demotion(own):
 def test_validation_error_names_each_field(own):
     client = bearer(token_for(own))
     before = Run.objects.count()
-    error = assert_error(client.post("/api/v1/iac/generate", {"request_text": ""}, format="json"), 400, "validation_error")
+    error = assert_error(
+        client.post("/api/v1/iac/generate", {"request_text": ""}, format="json"), 400, "validation_error"
+    )
     assert "request_text" in error["details"]
     error = assert_error(
-        client.post("/api/v1/configs/", {"name": "x", "account_id": own.account.pk, "workspace": "Bad Space"}, format="json"),
+        client.post(
+            "/api/v1/configs/",
+            {"name": "x", "account_id": own.account.pk, "workspace": "Bad Space"},
+            format="json",
+        ),
         400,
         "validation_error",
     )
@@ -115,7 +123,9 @@ def test_service_validation_errors_are_400(own):
     """A duplicate config name is caught by the service's full_clean, not a 500."""
     error = assert_error(
         bearer(token_for(own)).post(
-            "/api/v1/configs/", {"name": "dev", "account_id": own.account.pk, "workspace": "acme-dev"}, format="json"
+            "/api/v1/configs/",
+            {"name": "dev", "account_id": own.account.pk, "workspace": "acme-dev"},
+            format="json",
         ),
         400,
         "validation_error",
@@ -125,16 +135,28 @@ def test_service_validation_errors_are_400(own):
 
 def test_malformed_json_unknown_path_and_wrong_method(own):
     client = bearer(token_for(own))
-    assert_error(client.generic("POST", "/api/v1/iac/generate", "{nope", content_type="application/json"), 400, "parse_error")
+    assert_error(
+        client.generic("POST", "/api/v1/iac/generate", "{nope", content_type="application/json"),
+        400,
+        "parse_error",
+    )
     assert_error(client.get("/api/v1/no-such-thing"), 404, "not_found")
     assert_error(client.delete("/api/v1/runs/"), 405, "method_not_allowed")
     assert_error(client.get("/api/v1/runs/99999999999999999999/"), 404, "not_found")
-    assert_error(client.post("/api/v1/iac/generate", "text=x", content_type="text/plain"), 415, "unsupported_media_type")
+    assert_error(
+        client.post("/api/v1/iac/generate", "text=x", content_type="text/plain"),
+        415,
+        "unsupported_media_type",
+    )
 
 
 def test_illegal_transition_is_409_and_changes_nothing(own):
     run = RunFactory(config=own.dev, requested_by=own.user(Role.OPERATOR), status=RunStatus.APPLIED)
-    error = assert_error(bearer(token_for(own)).post(f"/api/v1/runs/{run.pk}/cancel", {}, format="json"), 409, "illegal_transition")
+    error = assert_error(
+        bearer(token_for(own)).post(f"/api/v1/runs/{run.pk}/cancel", {}, format="json"),
+        409,
+        "illegal_transition",
+    )
     assert error["details"] == {"from_status": "applied", "to_status": "cancelled"}
     run.refresh_from_db()
     assert run.status == RunStatus.APPLIED
@@ -191,7 +213,11 @@ def test_session_uses_the_active_tenant_and_needs_csrf(own, other):
     session.save()
     body = client.get("/api/v1/me").json()
     assert (body["tenant"]["slug"], body["role"], body["auth"]) == ("globex", "viewer", "session")
-    error = assert_error(client.post("/api/v1/configs/select", {"config_id": other.dev.pk}, format="json"), 403, "permission_denied")
+    error = assert_error(
+        client.post("/api/v1/configs/select", {"config_id": other.dev.pk}, format="json"),
+        403,
+        "permission_denied",
+    )
     assert "CSRF" in error["message"]
 
 
@@ -207,7 +233,9 @@ def test_session_select_persists_and_is_audited(own, client):
 
 
 def test_token_select_validates_without_persisting(own):
-    response = bearer(token_for(own, Role.OPERATOR)).post("/api/v1/configs/select", {"config_id": own.prod.pk}, format="json")
+    response = bearer(token_for(own, Role.OPERATOR)).post(
+        "/api/v1/configs/select", {"config_id": own.prod.pk}, format="json"
+    )
     assert response.status_code == 200
     assert response.json() == {**response.json(), "persisted": False}
     assert response.json()["config"]["id"] == own.prod.pk
@@ -217,10 +245,18 @@ def test_restricted_config_needs_a_grant(own):
     own.prod.restricted = True
     own.prod.save()
     client = bearer(token_for(own, Role.OPERATOR))
-    assert_error(client.post("/api/v1/configs/select", {"config_id": own.prod.pk}, format="json"), 403, "permission_denied")
+    assert_error(
+        client.post("/api/v1/configs/select", {"config_id": own.prod.pk}, format="json"),
+        403,
+        "permission_denied",
+    )
     before = Run.objects.count()
     assert_error(
-        client.post("/api/v1/iac/generate", {"request_text": "create an s3 bucket", "config_id": own.prod.pk}, format="json"),
+        client.post(
+            "/api/v1/iac/generate",
+            {"request_text": "create an s3 bucket", "config_id": own.prod.pk},
+            format="json",
+        ),
         403,
         "permission_denied",
     )
@@ -250,7 +286,11 @@ def test_schema_is_openapi3_with_bearer_security(client):
 
 def test_reference_page_uses_local_swagger(own, client_as):
     html = client_as(own.user(Role.VIEWER), own.tenant).get("/api/docs/").content.decode()
-    for asset in ["vendor/swagger-ui/swagger-ui.css", "vendor/swagger-ui/swagger-ui-bundle.js", "js/api-docs.js"]:
+    for asset in [
+        "vendor/swagger-ui/swagger-ui.css",
+        "vendor/swagger-ui/swagger-ui-bundle.js",
+        "js/api-docs.js",
+    ]:
         assert f"/static/{asset}" in html
     assert "//cdn" not in html and "unpkg" not in html
     assert 'data-schema-url="/api/schema/"' in html

@@ -127,7 +127,8 @@ class RunDetailSerializer(RunSerializer):
     outputs = serializers.SerializerMethodField()
 
     class Meta(RunSerializer.Meta):
-        fields = RunSerializer.Meta.fields + [
+        fields = [
+            *RunSerializer.Meta.fields,
             "intent",
             "belief",
             "clarification",

@@ -88,7 +88,7 @@ def test_other_tenants_ids_are_invalid_choices(own, other, runs):
 
 
 def test_date_range_is_inclusive_and_checked(own, runs):
-    _dev, prod, _ = runs
+    dev, prod, _ = runs
     old = timezone.now() - timedelta(days=10)
     Run.objects.filter(pk=dev.pk).update(created_at=old)
     viewer = own.user("viewer")

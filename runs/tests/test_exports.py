@@ -107,3 +107,28 @@ def test_free_text_is_redacted_in_batches(own, monkeypatch):
     rows = parse(exports.events_csv(audit_events_for_user(own.user("viewer")).filter(action="note")))
     assert [r["summary"] for r in rows] == [f"{n} token {MASK}" for n in (2, 1, 0)]
     assert exports.redact_many(["a\x00b", "c"]) == ["a\x00b", "c"]  # a separator inside a cell: per-cell path
+
+
+def test_asgi_pulls_blocks_lazily():
+    """Under ASGI the export is pulled one block at a time, never collected into a list first."""
+    from asgiref.sync import async_to_sync
+
+    from runs.audit_views import _pulled
+
+    produced = []
+
+    def blocks():
+        for n in range(3):
+            produced.append(n)
+            yield f"{n}".encode()
+
+    stream = _pulled(blocks())
+
+    async def first_then_rest():
+        first = await stream.__anext__()
+        seen_after_first = list(produced)
+        rest = [block async for block in stream]
+        return first, seen_after_first, rest
+
+    first, seen, rest = async_to_sync(first_then_rest)()
+    assert first == b"0" and seen == [0] and rest == [b"1", b"2"]

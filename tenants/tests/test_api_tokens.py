@@ -90,7 +90,11 @@ def test_revoked_expired_and_lost_membership_are_refused(own):
         token_authenticate(raw_revoked)
 
     expired, raw_expired = token_create(
-        user=user, tenant=own.tenant, name="b", role=Role.VIEWER, expires_at=timezone.now() + timedelta(days=1)
+        user=user,
+        tenant=own.tenant,
+        name="b",
+        role=Role.VIEWER,
+        expires_at=timezone.now() + timedelta(days=1),
     )
     ApiToken.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     with pytest.raises(TokenInvalid, match="expired"):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from allauth.mfa.totp.internal.auth import format_hotp_value, generate_totp_secret, hotp_value
+from playwright.sync_api import expect
 
 from portal.testing import services
 
@@ -29,7 +30,8 @@ CHROMIUM = os.environ.get("GANTRY_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = services.BASE_DIR / "test-results" / "screenshots"
 DOCS_SCREENSHOTS = services.BASE_DIR / "docs" / "screenshots"
 VIEWPORT = {"width": 1440, "height": 960}  # wide enough for the expanded navbar (Bootstrap lg)
-TIMEOUT_MS = 20_000  # a single page interaction; long waits (plan, apply) pass their own
+TIMEOUT_MS = 30_000  # one page interaction on a busy machine; long waits (plan, apply) pass their own
+expect.set_options(timeout=TIMEOUT_MS)  # assertions wait as long as interactions do
 TOTP_PERIOD = 30
 TOTP_MARGIN = 5  # never submit a code in the last seconds of its window (the server allows no drift)
 
@@ -44,10 +46,6 @@ def _missing_programs() -> list[str]:
         missing.append(f"Chromium ({CHROMIUM}; Debian package `chromium`)")
     if shutil.which(os.environ.get("TERRAFORM_BIN", "terraform")) is None:
         missing.append("terraform")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("the playwright Python package")
     return missing
 
 
