@@ -59,12 +59,23 @@ class ConsoleMixin(TenantMixin):
             answers=form.answers(),
         )
 
+    def run_config(self, form: ConsoleForm):
+        """The config the request would run with: the form's choice when usable, else the active one."""
+        choice = form["config"].value()
+        if choice not in (None, ""):
+            try:
+                return form.fields["config"].queryset.filter(pk=int(choice)).first()
+            except (TypeError, ValueError):
+                return None
+        return self.request.gantry.config
+
     def render_page(self, form: ConsoleForm, *, preview=None, status: int = 200):
         blueprint = self.blueprint_version(form["blueprint"].value())
         context = {
             "form": form,
             "preview": preview,
             "pinned_blueprint": blueprint,
+            "run_config": self.run_config(form),
             "role": self.membership.role,
             "answer_prefix": ANSWER_PREFIX,
         }
@@ -76,6 +87,10 @@ class ConsoleView(ConsoleMixin, View):
 
     def get(self, request):
         initial = {"config": request.gantry.config, "request_text": request.GET.get("text", "")[:10_000]}
+        if request.GET.get("config"):
+            # "Start from this blueprint" keeps the config chosen in the console; only a usable one.
+            chosen = self.run_config(self.form(data={"config": request.GET["config"]}))
+            initial["config"] = chosen or initial["config"]
         version = self.blueprint_version(request.GET.get("blueprint"))
         if request.GET.get("blueprint") and version is None:
             messages.error(request, "That blueprint version does not exist or is not approved.")
@@ -135,9 +150,13 @@ class ConsolePreviewView(ConsoleMixin, View):
         form = self.form(data=request.POST)
         preview = self.preview_for(form)
         if request.htmx:
-            return render(
-                request,
-                "agents/_preview.html",
-                {"form": form, "preview": preview, "answer_prefix": ANSWER_PREFIX},
-            )
+            # The preview, and the config card out of band so it follows the "Run with config" choice.
+            context = {
+                "form": form,
+                "preview": preview,
+                "answer_prefix": ANSWER_PREFIX,
+                "run_config": self.run_config(form),
+                "oob": True,
+            }
+            return render(request, "agents/_preview_response.html", context)
         return self.render_page(form, preview=preview, status=200 if form.is_valid() else 400)

@@ -173,7 +173,7 @@ def wait_http(url: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError):
-            urllib.request.urlopen(url, timeout=2).read()
+            urllib.request.urlopen(url, timeout=5).read()  # noqa: S310 (our own loopback http URL)
             return
         time.sleep(0.2)
     raise RuntimeError(f"the server did not answer {url} within {timeout:.0f}s")
@@ -224,12 +224,12 @@ def main() -> int:
         proc = subprocess.Popen(
             [str(Path(sys.executable).parent / "gunicorn"), "portal.wsgi:application", "--bind",
              f"127.0.0.1:{port}", "--workers", str(args.workers), "--worker-class", "sync",
-             "--backlog", "2048", "--log-level", "warning"],
+             "--backlog", "2048", "--preload", "--timeout", "120", "--log-level", "info"],
             cwd=ROOT, env=server_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         stack.callback(services.stop_process, proc)
         base = f"http://127.0.0.1:{port}"
-        wait_http(f"{base}/healthz")
+        wait_http(f"{base}/healthz", timeout=300)  # --preload: Django is imported once, then forked
 
         tenant, run_ids, tokens = seeded["tenant"], seeded["runs"], seeded["tokens"]
         sample = run_ids[: min(len(run_ids), 200)]

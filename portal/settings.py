@@ -200,6 +200,10 @@ GANTRY_DRIFT_CHECK_HOURS = json.loads(
 )
 GANTRY_WEBHOOK_ALLOW_PRIVATE = env_bool("GANTRY_WEBHOOK_ALLOW_PRIVATE", False)
 
+# --- Read-only AWS calls (MCP tools): a circuit breaker per account and service ---------------------
+GANTRY_AWS_BREAKER_FAILURES = int(env("GANTRY_AWS_BREAKER_FAILURES", "5"))
+GANTRY_AWS_BREAKER_COOLDOWN_SECONDS = float(env("GANTRY_AWS_BREAKER_COOLDOWN_SECONDS", "30"))
+
 # --- Storage: local files by default, S3 through django-storages in production ---------------------
 MEDIA_ROOT = Path(env("GANTRY_MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media-not-served/"  # artifacts are only served through permission-checked views

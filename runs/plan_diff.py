@@ -5,10 +5,13 @@ delete and lists each changed attribute as before → after. Values the provider
 (`before_sensitive` / `after_sensitive`) and values Gantry's redactor already masked (`iac.redaction.MASK`)
 are never shown; attributes Terraform only learns while applying (`after_unknown`) say so instead of a
 value. The input is expected to be redacted already (invariant 9); masking here is the second line.
+JSON documents held in string attributes (IAM policies, container definitions) and multi-line strings
+also get a line-by-line diff, because one escaped JSON string per side is unreadable.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import dataclass, field
@@ -24,6 +27,20 @@ UNKNOWN_TEXT = "(known after apply)"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _ABSENT = object()  # a path that does not exist on that side (unlike a JSON null)
 
+# Terraform's action_reason values, as a reviewer would say them.
+REASONS: dict[str, str] = {
+    "replace_because_cannot_update": "an attribute that cannot be updated in place changed",
+    "replace_because_tainted": "the resource is tainted",
+    "replace_by_request": "replacement was requested",
+    "replace_by_triggers": "a replace_triggered_by reference changed",
+    "delete_because_no_resource_config": "it was removed from the configuration",
+    "delete_because_no_module": "its module was removed",
+    "delete_because_wrong_repetition": "count/for_each changed shape",
+    "delete_because_count_index": "its count index is gone",
+    "delete_because_each_key": "its for_each key is gone",
+    "read_because_config_unknown": "the configuration is known only after apply",
+}
+
 
 @dataclass(frozen=True)
 class AttributeChange:
@@ -33,6 +50,8 @@ class AttributeChange:
     masked: bool = False  # either side hidden (sensitive or redacted)
     unknown: bool = False  # the after value is known only after apply
     forces_replacement: bool = False
+    # (op, text) per line for JSON documents and multi-line strings; op is "+", "-" or " ".
+    lines: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -43,6 +62,10 @@ class ResourceDiff:
     action: str  # one of GROUPS
     attributes: tuple[AttributeChange, ...] = ()
     reason: str = ""  # Terraform's action_reason, e.g. replace_because_cannot_update
+
+    @property
+    def reason_text(self) -> str:
+        return REASONS.get(self.reason, self.reason.replace("_", " "))
 
 
 @dataclass
@@ -160,6 +183,45 @@ def _replace_paths(change: dict[str, Any]) -> set[str]:
     return paths
 
 
+def _document_lines(value: Any) -> list[str] | None:
+    """A string value as lines worth diffing: a JSON object/array pretty-printed, or a multi-line text."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text[:1] in "{[":
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict | list) and parsed:
+            return json.dumps(parsed, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+    if "\n" in text:
+        return value.splitlines()
+    return None
+
+
+def line_diff(old: Any, new: Any) -> tuple[tuple[str, str], ...]:
+    """Line-by-line diff of two visible values when either is a document (see _document_lines); absent
+    or non-document sides count as no lines. Empty when neither side is a document."""
+    old_lines = _document_lines(old) if old is not _ABSENT else None
+    new_lines = _document_lines(new) if new is not _ABSENT else None
+    if old_lines is None and new_lines is None:
+        return ()
+    old_lines, new_lines = old_lines or [], new_lines or []
+    if not old_lines or not new_lines:
+        op = "+" if new_lines else "-"
+        return tuple((op, line) for line in (new_lines or old_lines))
+    rows: list[tuple[str, str]] = []
+    matcher = difflib.SequenceMatcher(a=old_lines, b=new_lines, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            rows.extend((" ", line) for line in old_lines[i1:i2])
+            continue
+        rows.extend(("-", line) for line in old_lines[i1:i2])
+        rows.extend(("+", line) for line in new_lines[j1:j2])
+    return tuple(rows)
+
+
 def attribute_changes(change: dict[str, Any], action: str) -> list[AttributeChange]:
     """The attributes of one change worth reading: every set value for create/delete, only what differs
     (or becomes unknown) for update/replace."""
@@ -200,14 +262,17 @@ def attribute_changes(change: dict[str, Any], action: str) -> list[AttributeChan
             after_text, after_masked = UNKNOWN_TEXT, False
         else:
             after_text, after_masked = _side(new, _covered(path, after_secret))
+        masked = before_masked or after_masked
         rows.append(
             AttributeChange(
                 path=path,
                 before=before_text,
                 after=after_text,
-                masked=before_masked or after_masked,
+                masked=masked,
                 unknown=is_unknown,
                 forces_replacement=_covered(path, forcing) if forcing else False,
+                # Never diff a hidden side (its lines would be the secret) nor an unknown one.
+                lines=() if masked or is_unknown else line_diff(old, new),
             )
         )
     return rows

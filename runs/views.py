@@ -19,6 +19,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
 from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views import View
 
@@ -28,7 +29,7 @@ from tenants.roles import role_allows
 from . import artifacts, locks, selectors, services
 from .approvals import RunStale, run_approve, run_reject, warnings_to_acknowledge
 from .forms import ApproveForm, CancelForm, ClarificationForm, ForceUnlockForm, RejectForm, RunFilterForm
-from .models import ApprovalDecision, Artifact, ArtifactKind, GateResult, Run
+from .models import ApprovalDecision, Artifact, ArtifactKind, GateResult, GateStatus, Run
 from .plan_diff import output_values, plan_diff
 from .states import AWAITING_PEOPLE, IN_FLIGHT, MAIN_LINE, IllegalTransition, RunStatus, label
 
@@ -38,6 +39,9 @@ S = RunStatus
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
 POLL_BUSY = "2s"  # a worker is on it: the timeline moves every few seconds
 POLL_WAITING = "15s"  # waiting on people: only someone else's decision changes it
+# Ends nobody needs to act on: shown grey, not red.
+QUIET_ENDS = frozenset({S.CANCELLED, S.SUPERSEDED, S.EXPIRED})
+EXPIRES_SOON = timedelta(hours=4)  # the approval queue flags plans about to expire
 # Recoverable service refusals: shown as a message, the page stays as it was.
 SERVICE_ERRORS = (IllegalTransition, RunStale, locks.WorkspaceBusy)
 
@@ -67,7 +71,13 @@ class RunListView(TenantMixin, View):
         page = Paginator(runs, self.paginate_by).get_page(request.GET.get("page"))
         query = request.GET.copy()
         query.pop("page", None)
-        context = {"form": form, "page": page, "runs": page.object_list, "query": query.urlencode()}
+        context = {
+            "form": form,
+            "page": page,
+            "runs": page.object_list,
+            "query": query.urlencode(),
+            "can_request": role_allows(self.membership.role, "run.create"),
+        }
         template = "runs/_run_table.html" if request.htmx else "runs/run_list.html"
         return render(request, template, context)
 
@@ -86,33 +96,75 @@ def _scoped_run(view: TenantMixin, pk: int) -> Run:
     return run
 
 
-def stage_rows(run: Run, events) -> tuple[list[dict], dict[str, int]]:
-    """The main line with each stage's state (done / current / pending) and time spent in it, and the
-    worker's own per-stage timings (ms) from the run row."""
+def stage_rows(run: Run, events) -> tuple[list[dict], list[dict]]:
+    """The main line with each stage's state and time spent in it, and the worker's own stage timings.
+
+    States: done, current (a worker is on it), waiting (on people), stopped (where an ended run left
+    the main line), skipped (never reached because the run ended), pending. The current stage carries
+    `since` so the page can say for how long."""
     reached = {e.to_status for e in events}
     entered = {}
     for event in events:
         entered.setdefault(event.to_status, event.created_at)
+    left_main_line = run.is_finished and run.status not in MAIN_LINE
+    last_reached = max((i for i, status in enumerate(MAIN_LINE) if status in reached), default=-1)
     rows = []
-    timings = run.stage_timings or {}
     for index, status in enumerate(MAIN_LINE):
         if status == run.status:
-            state = "current" if not run.is_finished else "done"
+            state = "done" if run.is_finished else ("waiting" if status in AWAITING_PEOPLE else "current")
+        elif left_main_line and index == last_reached:
+            state = "stopped"
         elif status in reached:
             state = "done"
         else:
-            state = "pending"
+            state = "skipped" if run.is_finished else "pending"
         nxt = next((entered[s] for s in MAIN_LINE[index + 1 :] if s in entered), None)
+        if nxt is None and left_main_line and index == last_reached:
+            nxt = entered.get(run.status)
         started = entered.get(status)
         ms = None
         if started is not None and nxt is not None:
             ms = int((nxt - started).total_seconds() * 1000)
-        rows.append({"status": status, "label": label(status), "state": state, "ms": ms})
-    if run.is_finished and run.status not in MAIN_LINE:
-        rows.append({"status": run.status, "label": label(run.status), "state": "ended", "ms": None})
+        since = started if state in ("current", "waiting") else None
+        rows.append({"status": status, "label": label(status), "state": state, "ms": ms, "since": since})
+    if left_main_line:
+        tone = "ok" if run.status == S.NO_CHANGES else ("neutral" if run.status in QUIET_ENDS else "bad")
+        rows.append(
+            {"status": run.status, "label": label(run.status), "state": "ended", "ms": None, "tone": tone}
+        )
     elif run.status == S.NEEDS_CLARIFICATION:
-        rows.insert(0, {"status": run.status, "label": label(run.status), "state": "current", "ms": None})
-    return rows, {k: v for k, v in timings.items() if isinstance(v, int | float)}
+        since = entered.get(run.status)
+        rows.insert(
+            0,
+            {
+                "status": run.status,
+                "label": label(run.status),
+                "state": "waiting",
+                "ms": None,
+                "since": since,
+            },
+        )
+    return rows, worker_timings(run.stage_timings)
+
+
+def worker_timings(timings: dict | None) -> list[dict]:
+    """The worker's per-stage record (`{stage: {"status", "ms", ...}}`, or a bare number of ms in older
+    rows) as display rows, in the order the worker wrote them."""
+    rows = []
+    for name, entry in (timings or {}).items():
+        if isinstance(entry, int | float):
+            entry = {"ms": entry}
+        if not isinstance(entry, dict):
+            continue
+        ms = entry.get("ms")
+        rows.append(
+            {
+                "name": name,
+                "status": str(entry.get("status") or ""),
+                "ms": int(ms) if isinstance(ms, int | float) else None,
+            }
+        )
+    return rows
 
 
 def event_rows(events) -> list[dict]:
@@ -191,13 +243,17 @@ class RunPageMixin(TenantMixin):
         questions = (run.clarification or {}).get("questions", [])
         diff, diff_error = load_plan_diff(run) if run.plan_sha256 or run.has_changes else (None, "")
         lock = locks.held_by(run)
+        gates = findings_by_severity(selectors.run_gates(run))
         return {
             "run": run,
             "status_label": label(run.status),
             "stages": stages,
             "stage_timings": timings,
             "events": event_rows(events),
-            "gates": findings_by_severity(selectors.run_gates(run)),
+            "gates": gates,
+            "gate_tally": {
+                status: sum(1 for g in gates if g["gate"].status == status) for status in GateStatus
+            },
             "cost": run.cost_estimate or {},
             "cost_over_budget": any(b.get("exceeded") for b in (run.cost_estimate or {}).get("budgets", [])),
             "diff": diff,
@@ -231,10 +287,14 @@ class RunPageMixin(TenantMixin):
             and run.status not in AWAITING_PEOPLE
             and run.status != S.APPLYING,
             "can_discard": allowed["run.cancel"] and run.status in AWAITING_PEOPLE,
-            "can_replan": allowed["run.plan"] and run.status not in IN_FLIGHT and run.status != S.QUEUED,
+            # Answers, not a re-plan, move a run that waits for clarification.
+            "can_replan": allowed["run.plan"]
+            and run.status not in IN_FLIGHT
+            and run.status not in (S.QUEUED, S.NEEDS_CLARIFICATION),
             "can_apply": allowed["run.apply"] and run.status == S.APPROVED and run.apply_requested_at is None,
             "lock": lock,
             "can_unlock": lock is not None and allowed["workspace.force_unlock"],
+            "busy": run.status in IN_FLIGHT,
             "poll_every": None
             if run.is_finished
             else (POLL_WAITING if run.status in AWAITING_PEOPLE else POLL_BUSY),
@@ -269,6 +329,7 @@ class RunDetailView(RunPageMixin, View):
             "stage_timings": timings,
             "events": event_rows(events),
             "payload": selectors.run_status_payload(run),
+            "busy": run.status in IN_FLIGHT,
             "poll_every": None
             if run.is_finished
             else (POLL_WAITING if run.status in AWAITING_PEOPLE else POLL_BUSY),
@@ -445,6 +506,7 @@ class ArtifactDownloadView(TenantMixin, View):
 class ApprovalQueueView(TenantMixin, View):
     def get(self, request):
         may_approve = role_allows(self.membership.role, "run.approve")
+        now = timezone.now()
         rows = []
         if may_approve:
             runs = (
@@ -467,5 +529,15 @@ class ApprovalQueueView(TenantMixin, View):
                     for f in gate.findings or []
                     if not f.get("blocking", True)
                 )
-                rows.append({"run": run, "warnings": warnings, "cost": run.cost_estimate or {}})
+                cost = run.cost_estimate or {}
+                rows.append(
+                    {
+                        "run": run,
+                        "warnings": warnings,
+                        "cost": cost,
+                        "over_budget": any(b.get("exceeded") for b in cost.get("budgets", [])),
+                        "expires_soon": run.approval_deadline is not None
+                        and run.approval_deadline - now < EXPIRES_SOON,
+                    }
+                )
         return render(request, "runs/approval_queue.html", {"rows": rows, "may_approve": may_approve})

@@ -12,6 +12,7 @@ from agents.commit import build_commit, snapshot_estimator
 from agents.domains import AgentContext
 from agents.llm_parser import parse_request
 from agents.router import route
+from runs.approval_requests import approval_request_create
 from runs.approvals import live_approvals, warnings_to_acknowledge
 from runs.models import Run, RunEvent
 from runs.selectors import run_gates, run_status_payload, runs_for_user
@@ -19,7 +20,6 @@ from runs.services import MAX_REQUEST_CHARS, change_ticket_required, run_create,
 from runs.states import AWAITING_PEOPLE, END_STATES, IN_FLIGHT, RunStatus, label
 from tenants.tokens import TokenIdentity
 
-from .approval_requests import approval_request_create
 from .plan_digest import plan_digest
 from .registry import ToolArgs, tool
 from .scope import config_in_scope, run_in_scope

@@ -133,12 +133,17 @@ def test_request_plan_approve_apply_audit(page_as, gantry_stack, shots, tmp_path
     expect(operator.get_by_test_id("blueprint-status")).to_have_text("Draft")
     expect(operator.get_by_test_id("blueprint-version")).to_contain_text("t3.medium")
     shots.take(operator, "saved-blueprint")
-    operator.goto("/blueprints/?scope=platform&stack=web_tier")
-    operator.get_by_test_id("blueprint-results").get_by_role(
-        "link", name="Web tier behind a load balancer"
-    ).click()
+    # The agent started from the best approved web-tier blueprint the tenant can see (the platform's, or
+    # one another test approved meanwhile); that blueprint's page lists the run among its uses.
+    used = gantry_stack.query(
+        "SELECT v.blueprint_id FROM runs_run r JOIN blueprints_blueprintversion v "
+        "ON v.id = r.blueprint_version_id WHERE r.id = ?",
+        (run_id,),
+    )
+    assert used, "the run does not record the blueprint it started from"
+    operator.goto(f"/blueprints/{used[0][0]}/")
     expect(operator.get_by_test_id("blueprint-usage")).to_contain_text(f"#{run_id}")
-    shots.take(operator, "platform-blueprint-usage")
+    shots.take(operator, "blueprint-usage")
 
     exported = gantry_stack.query(
         "SELECT count(*) FROM runs_auditevent WHERE action = 'audit.exported' AND actor_label = ?",

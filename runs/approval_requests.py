@@ -1,4 +1,4 @@
-"""An agent asking people to approve and apply a planned run.
+"""Asking people to approve and apply a planned run (what an assistant over MCP or an integration does).
 
 Agents never approve and never apply: this records the request on the run's timeline, writes the audit
 event and notifies the approvers who have not decided on this plan yet, all in one transaction with the
@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
-from runs.approvals import staleness
-from runs.audit import audit_record
-from runs.models import Approval, Notification, Run, RunEvent
-from runs.notifications import approvers_for
-from runs.services import run_note
-from runs.states import END_STATES, IllegalTransition, RunStatus, label
+from .approvals import staleness
+from .audit import audit_record
+from .models import Approval, Notification, Run, RunEvent
+from .notifications import approvers_for
+from .services import run_note
+from .states import END_STATES, IllegalTransition, RunStatus, label
 
 S = RunStatus
 AUDIT_ACTION = "run.approval_requested"
@@ -31,7 +31,7 @@ class ApprovalRequest:
     notified: int  # approvers notified now
 
 
-def approval_request_create(*, user, run_id: int, note: str = "") -> ApprovalRequest:
+def approval_request_create(*, user, run_id: int, note: str = "", via: str = "mcp") -> ApprovalRequest:
     """Put run `run_id`'s plan to its approvers on `user`'s behalf. Run.DoesNotExist for a run the user
     cannot see; PermissionDenied when their role or the config's narrowing does not allow `run.apply`."""
     with transaction.atomic():
@@ -56,9 +56,9 @@ def approval_request_create(*, user, run_id: int, note: str = "") -> ApprovalReq
         who = getattr(user, "email", "") or str(user)
         run_note(
             run.pk,
-            f"{who} asked (via an assistant) for this plan to be approved and applied"
+            f"{who} asked (via {via}) for this plan to be approved and applied"
             + (f": {note}" if note else ""),
-            data={"approval_requested": run.plan_sha256, "via": "mcp", "note": note},
+            data={"approval_requested": run.plan_sha256, "via": via, "note": note},
             actor=user,
         )
         audit_record(
@@ -66,8 +66,8 @@ def approval_request_create(*, user, run_id: int, note: str = "") -> ApprovalReq
             action=AUDIT_ACTION,
             actor=user,
             target=run,
-            summary=f"Approval of run #{run.pk} requested via MCP",
-            data={"plan_sha256": run.plan_sha256, "note": note, "via": "mcp"},
+            summary=f"Approval of run #{run.pk} requested via {via}",
+            data={"plan_sha256": run.plan_sha256, "note": note, "via": via},
         )
         decided = set(
             Approval.objects.filter(run=run, plan_sha256=run.plan_sha256, voided_at__isnull=True).values_list(
