@@ -80,4 +80,6 @@ def _suggestions(intent: Intent, *, user, tenant) -> list[Any]:
         from blueprints.selectors import similar_blueprints
     except ImportError:
         return []
-    return similar_blueprints(intent, user=user, tenant=tenant, limit=3)
+    matches = similar_blueprints(intent, user=user, tenant=tenant, limit=3)
+    # A blueprint that shares no resource type with the request is not "similar", whatever its text says.
+    return [m for m in matches if m.resource_score > 0]

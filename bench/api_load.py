@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -182,11 +183,13 @@ def wait_http(url: str, timeout: float = 60.0) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--requests", type=int, default=30, help="per client, per endpoint and round")
+    parser.add_argument("--requests", type=int, default=10, help="per client, per endpoint and round")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--runs", type=int, default=400, help="runs seeded in the tenant")
     args = parser.parse_args()
+    # Ctrl-C or a timeout's SIGTERM still unwinds the stack below: the servers never outlive the bench.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     from portal.testing import services
 
@@ -254,6 +257,7 @@ def main() -> int:
                 elapsed[key] += time.perf_counter() - started
                 results[key] += latencies
                 failures[key] += failed
+                print(f"  round {round_no + 1}: {key[0]} {key[1]}: {len(latencies)} requests", flush=True)
 
         total = args.clients * args.requests * args.rounds
         print()

@@ -398,10 +398,11 @@ def _checkov(target: Path, kind: str, worker: CheckovWorker | None = None) -> Ga
 
 
 def _start_checkov_worker() -> CheckovWorker | None:
+    """The process's warm Checkov worker (imports once per process, one fresh fork per scan)."""
     try:
         from iac.gates.checkov import CheckovWorker
 
-        return CheckovWorker.start()
+        return CheckovWorker.shared()
     except Exception:  # the CLI path still works
         logger.exception("cannot start the warm checkov worker; using the CLI")
         return None
@@ -721,28 +722,25 @@ def run_pipeline(
     unknown = wanted - set(STAGES)
     if unknown:
         raise ValueError(f"unknown stage(s): {', '.join(sorted(unknown))}")
-    # A warm Checkov for the plan scan, importing while terraform runs; it only ever reads files.
-    worker = _start_checkov_worker() if {"plan", "checkov_plan"} <= wanted else None
-    try:
-        return _run_pipeline(
-            spec,
-            account=account,
-            config=config,
-            workdir=workdir,
-            on_line=on_line,
-            request_budget=request_budget,
-            cancel_event=cancel_event,
-            wanted=wanted,
-            apply=apply,
-            run_id=run_id,
-            timeout=timeout,
-            redactor=redactor,
-            checkov_worker=worker,
-            events=StageEvents(on_stage, (*STAGES, "apply") if apply else STAGES),
-        )
-    finally:
-        if worker is not None:
-            worker.close()
+    # The warm Checkov for both scans (it only ever reads files); on a cold process it imports while
+    # safety and fmt run.
+    worker = _start_checkov_worker() if wanted & {"checkov_code", "checkov_plan"} else None
+    return _run_pipeline(
+        spec,
+        account=account,
+        config=config,
+        workdir=workdir,
+        on_line=on_line,
+        request_budget=request_budget,
+        cancel_event=cancel_event,
+        wanted=wanted,
+        apply=apply,
+        run_id=run_id,
+        timeout=timeout,
+        redactor=redactor,
+        checkov_worker=worker,
+        events=StageEvents(on_stage, (*STAGES, "apply") if apply else STAGES),
+    )
 
 
 def _run_pipeline(

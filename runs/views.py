@@ -329,6 +329,7 @@ class RunDetailView(RunPageMixin, View):
             "stage_timings": timings,
             "events": event_rows(events),
             "payload": selectors.run_status_payload(run),
+            "oob": True,  # the log card lives in the main column; it rides along out of band
             "busy": run.status in IN_FLIGHT,
             "poll_every": None
             if run.is_finished

@@ -645,6 +645,8 @@ def _record_plan(
 
         drift_message, drift = drift_fields(run, result, summary=fields["plan_summary"])
         fields.update(drift)
+        if not drift["plan_summary"]["drifted"]:
+            status = "no_changes"  # only outputs differ (refresh-only exit 2): no resource drifted
     if status == "passed":
         to_status, path, message = (
             S.AWAITING_APPROVAL,

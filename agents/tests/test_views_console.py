@@ -238,3 +238,47 @@ def test_reuse_blueprint_records_the_version_on_the_run(client_as, own):
     )
     assert response.status_code == 302
     assert Run.objects.get().blueprint_version_id == version.pk
+
+
+def test_config_card_follows_the_config_chosen_for_the_request(client_as, own):
+    client = signed_in(client_as, own, "operator")  # active config: dev
+    response = client.post(
+        reverse("console_preview"), {"request_text": SEED, "config": own.prod.pk}, HTTP_HX_REQUEST="true"
+    )
+    body = response.content.decode()
+    assert 'id="active-config" data-testid="active-config"' in body and 'hx-swap-oob="true"' in body
+    assert response.context["run_config"] == own.prod
+    assert "Production: plans need more approvals" in body and "This request runs with" in body
+
+
+def test_prefill_keeps_a_usable_config_and_ignores_anyone_elses(client_as, own, other):
+    client = signed_in(client_as, own, "operator")
+    mine = client.get(reverse("console"), {"text": SEED, "config": own.prod.pk})
+    assert mine.context["form"]["config"].value() == own.prod.pk
+    theirs = client.get(reverse("console"), {"text": SEED, "config": other.dev.pk})
+    assert theirs.status_code == 200 and theirs.context["form"]["config"].value() == own.dev.pk
+    assert theirs.context["run_config"] == own.dev
+
+
+def test_suggestions_share_a_resource_with_the_request(client_as, own):
+    from django.utils import timezone
+
+    from blueprints.models import Blueprint, BlueprintStatus, BlueprintVersion
+
+    for slug, stack in (("web", "web_tier"), ("bucket", "static_bucket")):
+        bp = Blueprint.objects.create(name=slug, slug=slug, stack=stack, status=BlueprintStatus.APPROVED)
+        BlueprintVersion.objects.create(
+            blueprint=bp,
+            number=1,
+            spec={"stack": stack, "parameters": {}},
+            source_sha256=slug[0] * 64,
+            approved_at=timezone.now(),
+        )
+    response = signed_in(client_as, own, "operator").post(
+        reverse("console_preview"), {"request_text": SEED, "config": own.dev.pk}, HTTP_HX_REQUEST="true"
+    )
+    suggestions = response.context["preview"].suggestions
+    assert suggestions and all(m.resource_score > 0 for m in suggestions)
+    assert "bucket" not in {m.blueprint.slug for m in suggestions}
+    body = response.content.decode()
+    assert f"?blueprint={suggestions[0].version.pk}&amp;text=" in body  # a link: nothing is submitted yet

@@ -13,6 +13,7 @@ a crash, an error exit, output that is not JSON) falls back to the CLI, which th
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -105,6 +106,15 @@ def _run(command: list[str], timeout: float) -> tuple[int | None, str, str, bool
 
 WORKER_SCRIPT = Path(__file__).resolve().parents[1] / "checkov_worker.py"
 _WORKER_EXITED = object()
+_shared_lock = threading.Lock()
+_shared: dict[tuple[str, str], CheckovWorker] = {}
+
+
+@atexit.register
+def _close_shared_workers() -> None:
+    for worker in list(_shared.values()):
+        if worker.owner_pid == os.getpid():
+            worker.close()
 
 
 class CheckovWorker:
@@ -117,6 +127,7 @@ class CheckovWorker:
 
     def __init__(self, proc: subprocess.Popen, stderr: Any) -> None:
         self.proc = proc
+        self.owner_pid = os.getpid()
         self._stderr = stderr
         self._lines: queue.Queue[Any] = queue.Queue()
         self._ready = False
@@ -144,6 +155,31 @@ class CheckovWorker:
             stderr.close()
             return None
         return cls(proc, stderr)
+
+    @classmethod
+    def shared(cls) -> CheckovWorker | None:
+        """This process's long-lived warm worker, started on first use and again if it died or broke.
+
+        The worker never scans in its own process (each scan is a fresh fork of the freshly imported
+        state), so one worker can serve every run of a long-lived process (a Celery worker) and a run
+        pays for Checkov's imports only once per process. Never close it: it is stopped at exit.
+        """
+        key = (_checkov_bin(), str(WORKER_SCRIPT))
+        with _shared_lock:
+            worker = _shared.get(key)
+            if worker is None or not worker.usable():
+                if worker is not None:
+                    worker.close()
+                worker = cls.start()
+                if worker is None:
+                    _shared.pop(key, None)
+                    return None
+                _shared[key] = worker
+            return worker
+
+    def usable(self) -> bool:
+        """Still alive, not broken, and a child of this process (not inherited through a fork)."""
+        return not self._broken and self.owner_pid == os.getpid() and self.proc.poll() is None
 
     def _read(self) -> None:
         assert self.proc.stdout is not None

@@ -19,6 +19,7 @@ content the renderer wrote; anything else carrying a backend or a provider crede
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import json
 import logging
@@ -1063,27 +1064,11 @@ class _Scan:
             self.pending_text.append((rule, f"{m.group(1)} block (text scan)", path, line_of(m.start())))
 
     def hcl2_cross_check(self, path: Path, text: str) -> None:
-        try:
-            import hcl2
-
-            data = hcl2.loads(text, serialization_options=hcl2.SerializationOptions(strip_string_quotes=True))
-        except Exception:  # python-hcl2 lags Terraform's grammar; our own parser is authoritative
+        findings = _hcl2_findings(text)
+        if findings is None:
             self.hcl2_unparsed.append(self.display(path))
             return
-        for key, parent, value in _walk_json(data):
-            if key == "provisioner":
-                self.pending_hcl2.append(("provisioner", "provisioner (python-hcl2)", path))
-            elif parent == "data" and isinstance(value, list | dict):
-                for entry in value if isinstance(value, list) else [value]:
-                    if isinstance(entry, dict) and "external" in entry:
-                        self.pending_hcl2.append(("data-external", 'data "external" (python-hcl2)', path))
-            elif parent == "terraform" and key == "cloud":
-                self.pending_hcl2.append(("backend-block", "cloud block (python-hcl2)", path))
-            elif parent == "terraform" and key == "backend":
-                for entry in value if isinstance(value, list) else [value]:
-                    for backend_type in entry if isinstance(entry, dict) else ["?"]:
-                        rule = "backend-block:s3" if backend_type == "s3" else "backend-block"
-                        self.pending_hcl2.append((rule, f"backend {backend_type!r} (python-hcl2)", path))
+        self.pending_hcl2.extend((rule, message, path) for rule, message in findings)
 
     def check_provider_ownership(self) -> None:
         """Once the renderer supplies the provider configuration, nobody else may add one: an extra
@@ -1109,6 +1094,37 @@ class _Scan:
                 rule = "backend-block"
             if not self.has(rule, path):
                 self.add(rule, message, path, line)
+
+
+@functools.lru_cache(maxsize=1024)
+def _hcl2_findings(text: str) -> tuple[tuple[str, str], ...] | None:
+    """(rule, message) pairs python-hcl2 sees in `text`, or None when it cannot parse it.
+
+    A pure function of the text, cached: python-hcl2 is slow (most of this gate's time) and every run
+    of a curated stack feeds it the same module files, so a long-lived worker parses each version once.
+    """
+    try:
+        import hcl2
+
+        data = hcl2.loads(text, serialization_options=hcl2.SerializationOptions(strip_string_quotes=True))
+    except Exception:  # python-hcl2 lags Terraform's grammar; our own parser is authoritative
+        return None
+    findings: list[tuple[str, str]] = []
+    for key, parent, value in _walk_json(data):
+        if key == "provisioner":
+            findings.append(("provisioner", "provisioner (python-hcl2)"))
+        elif parent == "data" and isinstance(value, list | dict):
+            for entry in value if isinstance(value, list) else [value]:
+                if isinstance(entry, dict) and "external" in entry:
+                    findings.append(("data-external", 'data "external" (python-hcl2)'))
+        elif parent == "terraform" and key == "cloud":
+            findings.append(("backend-block", "cloud block (python-hcl2)"))
+        elif parent == "terraform" and key == "backend":
+            for entry in value if isinstance(value, list) else [value]:
+                for backend_type in entry if isinstance(entry, dict) else ["?"]:
+                    rule = "backend-block:s3" if backend_type == "s3" else "backend-block"
+                    findings.append((rule, f"backend {backend_type!r} (python-hcl2)"))
+    return tuple(findings)
 
 
 def _walk_blocks(items: list[Attr | Block], depth: int = 0) -> Iterator[tuple[Block, int]]:

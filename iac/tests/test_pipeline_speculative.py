@@ -242,6 +242,17 @@ def test_one_warm_worker_serves_the_code_and_the_plan_scan_like_the_cli():
 
 
 @pytest.mark.skipif(not HAS_CHECKOV, reason="checkov not installed")
+def test_the_shared_worker_lives_across_runs_and_is_replaced_when_it_dies():
+    first = CheckovWorker.shared()
+    assert first is not None and CheckovWorker.shared() is first
+    first.gate(FIXTURE / "plan.json", kind="plan")
+    assert CheckovWorker.shared() is first  # a scan does not use it up
+    first.close()
+    second = CheckovWorker.shared()
+    assert second is not None and second is not first and second.usable()
+
+
+@pytest.mark.skipif(not HAS_CHECKOV, reason="checkov not installed")
 def test_a_broken_worker_falls_back_to_the_cli(monkeypatch, tmp_path):
     script = tmp_path / "worker.py"
     script.write_text("import sys\nsys.exit(3)\n")

@@ -74,22 +74,20 @@ def translate(exc: Exception) -> exceptions.APIException:
 
 
 def _message_and_details(exc: exceptions.APIException) -> tuple[str, dict]:
+    """A one-line message for people, and the structured details for programs."""
     detail = exc.detail
-    if isinstance(detail, dict):
-        if set(detail) >= {"message"} and not isinstance(detail["message"], (list, dict)):
-            rest = {k: v for k, v in detail.items() if k != "message"}
-            return str(detail["message"]), rest
-        first = next(iter(detail.values()), "")
-        while isinstance(first, (list, dict)) and first:
-            first = first[0] if isinstance(first, list) else next(iter(first.values()))
-        message = "Invalid input." if isinstance(exc, exceptions.ValidationError) else str(first)
-        if isinstance(exc, exceptions.ValidationError) and first:
-            field = next(iter(detail))
-            message = f"{field}: {first}" if field != "non_field_errors" else str(first)
-        return message, detail
     if isinstance(detail, list):
-        return (str(detail[0]) if detail else "Invalid input."), {"non_field_errors": detail}
-    return str(detail), {}
+        detail = {"non_field_errors": detail}
+    if not isinstance(detail, dict):
+        return str(detail), {}
+    if "message" in detail and not isinstance(detail["message"], (list, dict)):
+        return str(detail["message"]), {k: v for k, v in detail.items() if k != "message"}
+    field, first = next(iter(detail.items()), ("", ""))
+    while isinstance(first, (list, dict)) and first:
+        first = first[0] if isinstance(first, list) else next(iter(first.values()))
+    if not first:
+        return "Invalid input.", detail
+    return (str(first) if field == "non_field_errors" else f"{field}: {first}"), detail
 
 
 def _code(exc: exceptions.APIException) -> str:

@@ -118,6 +118,15 @@ class RunSerializer(serializers.ModelSerializer):
         return _email(run.requested_by)
 
 
+# Run columns a list never shows: large JSON and text that would be read and decoded for nothing.
+LIST_DEFERRED = ("intent", "belief", "clarification", "spec", "stage_timings", "log_tail", "outputs")
+
+
+def for_list(runs):
+    """The runs with only what RunSerializer reads: two joins, no large columns."""
+    return runs.select_related(None).select_related("config", "requested_by").defer(*LIST_DEFERRED)
+
+
 class RunDetailSerializer(RunSerializer):
     gates = serializers.SerializerMethodField()
     approvals = serializers.SerializerMethodField()

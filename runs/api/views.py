@@ -31,9 +31,7 @@ class RunScopeMixin:
     serializer_class = s.RunDetailSerializer
 
     def scope(self):
-        return selectors.runs_for_user(self.ctx.user, tenant=self.ctx.tenant).select_related(
-            "config__account"
-        )
+        return selectors.runs_for_user(self.ctx.user, tenant=self.ctx.tenant)
 
     def run_detail(self, run: Run, code: int = status.HTTP_200_OK) -> Response:
         run = self.scope().get(pk=run.pk)  # fresh, with the relations the serializer reads
@@ -69,7 +67,7 @@ class RunListView(RunScopeMixin, TenantAPIView):
             requested_by_id=filters.get("requested_by"),
             state=filters.get("state"),
         )
-        return self.paginated(runs)
+        return self.paginated(s.for_list(runs))
 
 
 class RunDetailView(RunScopeMixin, TenantAPIView):
@@ -204,7 +202,9 @@ class ApprovalQueueView(RunScopeMixin, TenantAPIView):
     def get(self, request):
         if not self.ctx.allows("run.approve"):
             return self.paginated(Run.objects.none())
-        return self.paginated(selectors.runs_awaiting_my_approval(self.ctx.user, tenant=self.ctx.tenant))
+        return self.paginated(
+            s.for_list(selectors.runs_awaiting_my_approval(self.ctx.user, tenant=self.ctx.tenant))
+        )
 
 
 class ApproveView(RunScopeMixin, TenantAPIView):
@@ -351,7 +351,7 @@ class AuditRunListView(AuditScopeMixin, TenantAPIView):
     )
     def get(self, request):
         runs = selectors.audit_runs_for_user(self.ctx.user, tenant=self.ctx.tenant)
-        return self.paginated(_filtered(RunFilterSet, request, runs).qs)
+        return self.paginated(s.for_list(_filtered(RunFilterSet, request, runs).qs))
 
 
 class AuditEventDetailView(AuditScopeMixin, TenantAPIView):

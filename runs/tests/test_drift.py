@@ -257,3 +257,17 @@ def test_only_open_drift_can_be_reconciled(own):
         with pytest.raises(ValidationError):
             run_reconcile_request(user=own.user("operator"), run_id=run.pk)
     assert not Run.objects.filter(kind=RunKind.RECONCILE).exists()
+
+
+def test_outputs_alone_differing_is_no_drift(own, monkeypatch):
+    """A refresh-only plan exits 2 when only output values differ; no resource drifted, so no drift."""
+    from iac.spec import build_spec
+
+    spec = build_spec("static_bucket", {"bucket_name": "acme-logs"}, account=own.account, config=own.dev)
+    applied(own, spec=spec.model_dump(mode="json"))
+    outputs_only = {"resource_changes": [], "output_changes": {"bucket_id": {"actions": ["update"]}}}
+    monkeypatch.setattr(plan_variants, "refresh_plan", fake_refresh(outputs_only, changes=True))
+    (run_id,) = drift.drift_sweep()
+    worker.run_generate(run_id, tenant_id=own.tenant.pk)
+    assert worker.run_plan(run_id, tenant_id=own.tenant.pk) == S.NO_CHANGES
+    assert Run.objects.get(pk=run_id).plan_summary["drifted"] == 0

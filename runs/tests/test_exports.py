@@ -26,8 +26,9 @@ pytestmark = pytest.mark.django_db
         ("\tx", "'\tx"),
         ("plain", "plain"),
         (None, ""),
-        (42, "42"),
-        (-5, "'-5"),
+        (42, 42),
+        (-5, -5),
+        ("-5", "'-5"),
     ],
 )
 def test_safe_cell(value, expected):

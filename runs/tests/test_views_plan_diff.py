@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 from iac.redaction import MASK
 from runs.plan_diff import (
+    _ABSENT,
     REDACTED_TEXT,
     SENSITIVE_TEXT,
     UNKNOWN_TEXT,
     action_of,
+    attribute_changes,
     flatten,
+    line_diff,
     marked_paths,
     output_values,
     plan_diff,
+    resource_diff,
 )
 
 
@@ -215,3 +221,50 @@ def test_output_values_masks_sensitive():
         }
     )
     assert rows == [("plain", "3", False), ("pw", SENSITIVE_TEXT, True), ("url", '"http://x"', False)]
+
+
+def test_json_document_attributes_get_a_line_diff():
+    before = json.dumps({"Statement": [{"Action": ["s3:GetObject"], "Effect": "Allow"}]})
+    after = json.dumps({"Statement": [{"Action": ["s3:GetObject", "s3:ListBucket"], "Effect": "Allow"}]})
+    change = {"actions": ["update"], "before": {"policy": before}, "after": {"policy": after}}
+    (row,) = attribute_changes(change, "update")
+    assert ("+", '        "s3:ListBucket"') in row.lines
+    assert ("-", '        "s3:GetObject"') in row.lines and ("+", '        "s3:GetObject",') in row.lines
+    assert all(op == " " for op, text in row.lines if '"Effect": "Allow"' in text)
+
+
+def test_line_diff_never_shows_hidden_or_unknown_values():
+    doc = json.dumps({"token": "abc"})
+    change = {
+        "actions": ["update"],
+        "before": {"secret_doc": doc, "later": doc},
+        "after": {"secret_doc": json.dumps({"token": "xyz"})},
+        "after_unknown": {"later": True},
+        "after_sensitive": {"secret_doc": True},
+    }
+    rows = {r.path: r for r in attribute_changes(change, "update")}
+    assert rows["secret_doc"].masked and rows["secret_doc"].lines == ()
+    assert rows["later"].unknown and rows["later"].lines == ()
+
+
+def test_plain_values_get_no_line_diff_and_create_documents_are_all_added():
+    assert line_diff("a", "b") == () and line_diff(3, 4) == ()
+    assert line_diff(_ABSENT, "[1]") == (("+", "["), ("+", "  1"), ("+", "]"))
+    assert line_diff("one\ntwo", "one\nthree") == ((" ", "one"), ("-", "two"), ("+", "three"))
+
+
+def test_replace_reason_reads_as_a_sentence():
+    item = resource_diff(
+        {
+            "address": "aws_instance.web",
+            "type": "aws_instance",
+            "name": "web",
+            "action_reason": "replace_because_cannot_update",
+            "change": {"actions": ["delete", "create"], "before": {"ami": "a"}, "after": {"ami": "b"}},
+        }
+    )
+    assert item.reason_text == "an attribute that cannot be updated in place changed"
+    unknown = resource_diff(
+        {"address": "x.y", "action_reason": "some_new_reason", "change": {"actions": ["update"]}}
+    )
+    assert unknown.reason_text == "some new reason"

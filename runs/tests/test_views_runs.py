@@ -499,3 +499,121 @@ def test_badge_count_is_one_query(client_as, own, django_assert_max_num_queries)
     _ = request.gantry.membership
     with django_assert_max_num_queries(1):
         assert approvals_waiting(request) == {"approvals_waiting": 1}
+
+
+# --- presentation details that carry meaning ----------------------------------------------------------------
+
+
+def _event(run, seq, from_status, to_status):
+    from runs.models import RunEvent
+
+    RunEvent.objects.create(tenant=run.tenant, run=run, seq=seq, from_status=from_status, to_status=to_status)
+
+
+def _stages(client, run) -> dict[str, str]:
+    response = client.get(reverse("run_detail", args=[run.pk]))
+    return {row["status"]: row["state"] for row in response.context["stages"]}
+
+
+def test_timeline_marks_where_a_failed_run_stopped_and_what_it_never_reached(client_as, own):
+    run = RunFactory(config=own.dev, status=S.FAILED)
+    for seq, (a, b) in enumerate([("", S.QUEUED), (S.QUEUED, S.GENERATING), (S.GENERATING, S.PLANNING)], 1):
+        _event(run, seq, a, b)
+    _event(run, 4, S.PLANNING, S.FAILED)
+    states = _stages(signed_in(client_as, own, "viewer"), run)
+    assert states[S.GENERATING] == "done" and states[S.PLANNING] == "stopped"
+    assert states[S.POLICY_CHECK] == "skipped" and states[S.APPLIED] == "skipped"
+    assert states[S.FAILED] == "ended"
+
+
+def test_timeline_says_waiting_on_people_not_working(client_as, own):
+    run = planned_run(own)  # awaiting approval
+    states = _stages(signed_in(client_as, own, "viewer"), run)
+    assert states[S.AWAITING_APPROVAL] == "waiting" and states[S.APPROVED] == "pending"
+    busy = RunFactory(config=own.dev, status=S.PLANNING)
+    _event(busy, 1, "", S.PLANNING)
+    states = _stages(signed_in(client_as, own, "viewer"), busy)
+    assert states[S.PLANNING] == "current"
+
+
+def test_worker_stage_timings_are_read_in_the_workers_format():
+    from runs.views import worker_timings
+
+    rows = worker_timings(
+        {"render": {"status": "passed", "ms": 96}, "plan": {"status": "running", "started": "x"}, "old": 1500}
+    )
+    assert rows == [
+        {"name": "render", "status": "passed", "ms": 96},
+        {"name": "plan", "status": "running", "ms": None},
+        {"name": "old", "status": "", "ms": 1500},
+    ]
+
+
+def test_page_shows_worker_stages_and_readable_durations(client_as, own):
+    run = planned_run(own, stage_timings={"checkov": {"status": "passed", "ms": 6120}})
+    body = signed_in(client_as, own, "viewer").get(reverse("run_detail", args=[run.pk])).content.decode()
+    assert 'data-testid="stage-timings"' in body and "6.1 s" in body
+
+
+@pytest.mark.parametrize(
+    "ms,text",
+    [(38, "38 ms"), (1422, "1.4 s"), (11_000, "11 s"), (125_000, "2 min 5 s"), (3_780_000, "1 h 3 min")],
+)
+def test_duration_filter(ms, text):
+    from runs.templatetags.run_display import duration
+
+    assert duration(ms) == text and duration(None) == ""
+
+
+def test_live_partial_carries_the_log_card_out_of_band(client_as, own):
+    run = RunFactory(config=own.dev, status=S.PLANNING, log_tail="Refreshing state... [id=vpc-1]")
+    response = signed_in(client_as, own, "viewer").get(
+        reverse("run_detail", args=[run.pk]), {"live": S.PLANNING}, **HTMX
+    )
+    body = response.content.decode()
+    assert 'id="run-log-card" hx-swap-oob="true"' in body and "vpc-1" in body
+
+
+@pytest.mark.parametrize(
+    "role,shown", [("viewer", False), ("operator", True), ("approver", True), ("admin", True)]
+)
+def test_new_request_button_only_for_roles_that_may_request(client_as, own, role, shown):
+    body = signed_in(client_as, own, role).get(reverse("run_list")).content.decode()
+    assert ("New request" in body) is shown
+
+
+def test_replan_is_not_offered_while_waiting_for_answers(client_as, own):
+    run = RunFactory(
+        config=own.dev,
+        status=S.NEEDS_CLARIFICATION,
+        requested_by=own.user("operator"),
+        clarification={
+            "questions": [{"field": "count", "question": "How many?", "options": ["1"], "free": True}]
+        },
+    )
+    body = signed_in(client_as, own, "operator").get(reverse("run_detail", args=[run.pk])).content.decode()
+    assert 'data-testid="clarification-form"' in body and 'data-testid="replan-button"' not in body
+    assert "Planning starts once the questions above are answered" in body
+
+
+def test_queue_flags_over_budget_plans(client_as, own):
+    run = planned_run(
+        own,
+        cost_estimate={
+            "totals": {"monthly_usd": 900.0},
+            "budgets": [
+                {
+                    "name": "request budget",
+                    "amount": 10,
+                    "currency": "USD",
+                    "period": "day",
+                    "delta": 30,
+                    "exceeded": True,
+                }
+            ],
+        },
+    )
+    response = signed_in(client_as, own, "approver").get(reverse("approval_queue"))
+    (row,) = response.context["rows"]
+    assert row["run"].pk == run.pk and row["over_budget"] is True
+    assert "over budget" in response.content.decode()

@@ -123,7 +123,8 @@ def test_request_plan_approve_apply_audit(page_as, gantry_stack, shots, tmp_path
     assert row["gate_results"] and row["artifacts"]
 
     # --- the applied run becomes a reusable draft blueprint, and the blueprint it started from counts it --
-    operator.goto(f"/runs/{run_id}/save-as-blueprint/")
+    operator.goto(f"/runs/{run_id}/")
+    operator.get_by_test_id("save-as-blueprint").click()
     operator.get_by_test_id("save-blueprint-form").locator("input[name=name]").fill(
         f"Web fleet of run {run_id}"
     )
