@@ -5,13 +5,10 @@ reports page. Reads go through `runs.selectors` and `runs.filtersets`, the same 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
 
-from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.handlers.asgi import ASGIRequest
-from django.http import Http404, HttpResponse, QueryDict, StreamingHttpResponse
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -24,7 +21,7 @@ from tenants.services import require
 
 from . import compliance, reports, saved_searches, selectors
 from .audit import audit_record, event_digest
-from .exports import events_csv, runs_csv
+from .exports import csv_response, events_csv, runs_csv
 from .filtersets import AuditEventFilterSet, RunFilterSet
 from .models import AuditEvent, SavedSearch
 from .states import RunStatus
@@ -127,25 +124,6 @@ class AuditEventDetailView(TenantMixin, TemplateView):
         )
 
 
-async def _pulled(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
-    """Serve a sync generator from ASGI one block at a time. (Django would otherwise collect a sync
-    iterator into a list before sending it, which defeats streaming.) thread_sensitive keeps every pull,
-    and so the server-side cursor, on the same thread and database connection."""
-    done = object()
-    pull = sync_to_async(lambda: next(chunks, done), thread_sensitive=True)
-    while (block := await pull()) is not done:
-        yield block
-
-
-def _csv_response(request, chunks: Iterator[bytes], filename: str) -> StreamingHttpResponse:
-    body = _pulled(chunks) if isinstance(request, ASGIRequest) else chunks
-    response = StreamingHttpResponse(body, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "no-store"
-    return response
-
-
 class AuditExportView(TenantMixin, View):
     """`/audit/export.csv?<the page's filters>`: exactly the filtered rows, streamed. Audited before the
     first byte leaves."""
@@ -170,8 +148,8 @@ class AuditExportView(TenantMixin, View):
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
         name = f"gantry-{self.tenant.slug}-{scope}-{stamp}.csv"
         if scope == "events":
-            return _csv_response(request, events_csv(filterset.qs), name)
-        return _csv_response(request, runs_csv(filterset.qs, absolute=request.build_absolute_uri), name)
+            return csv_response(request, events_csv(filterset.qs), name)
+        return csv_response(request, runs_csv(filterset.qs, absolute=request.build_absolute_uri), name)
 
 
 class ComplianceReportView(TenantMixin, TemplateView):

@@ -390,3 +390,14 @@ def test_platform_blueprints_are_readable_by_every_member_of_any_tenant(role, ow
         response = client.get(reverse("blueprint_detail", args=[platform.pk]))
         assert response.status_code == 200
         assert response.context["can_approve"] is False  # platform rows change only by platform staff
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_an_applied_runs_page_offers_save_as_blueprint_to_those_who_may(role, own, client_as):
+    applied, planned = applied_run(own), applied_run(own, status=RunStatus.AWAITING_APPROVAL)
+    client = client_as(own.user(role), own.tenant, own.dev)
+    link = reverse("blueprint_save_from_run", args=[applied.pk])
+    assert (link in client.get(reverse("run_detail", args=[applied.pk])).content.decode()) == role_allows(
+        role, "blueprint.create"
+    )
+    assert "save-as-blueprint" not in client.get(reverse("run_detail", args=[planned.pk])).content.decode()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers as drf
@@ -20,6 +21,7 @@ from portal.api.views import TenantAPIView
 from runs import artifacts, exports, selectors, services
 from runs.approvals import run_approve, run_reject
 from runs.audit import audit_record
+from runs.audit_views import filter_querystring
 from runs.filtersets import AuditEventFilterSet, RunFilterSet
 from runs.models import Artifact, ArtifactKind, AuditEvent, Run
 
@@ -281,9 +283,10 @@ class ArtifactDownloadView(ArtifactScopeMixin, TenantAPIView):
         response = StreamingHttpResponse(
             artifacts.artifact_stream(artifact), content_type=artifact.content_type
         )
-        response["Content-Disposition"] = f'attachment; filename="{artifact.filename or artifact.kind}"'
+        response["Content-Disposition"] = content_disposition_header(True, artifact.filename or artifact.kind)
         response["Content-Length"] = str(artifact.size)
         response["X-Content-SHA256"] = artifact.sha256
+        response["X-Content-Type-Options"] = "nosniff"
         return response
 
 
@@ -373,20 +376,18 @@ class AuditExportView(AuditScopeMixin, TenantAPIView):
         operation_id="audit_export",
         summary="Export the filtered audit as CSV (streamed)",
         parameters=[
-            OpenApiParameter(
-                "scope", OpenApiTypes.STR, enum=["events", "runs"], description="Default: events"
-            ),
+            OpenApiParameter("scope", OpenApiTypes.STR, enum=["runs", "events"], description="Default: runs"),
             *AUDIT_EVENT_FILTERS,
             OpenApiParameter("kind", OpenApiTypes.STR, description="Run kind (scope=runs)"),
         ],
         responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV, UTF-8 with BOM")},
     )
     def get(self, request):
-        scope = request.query_params.get("scope", "events")
+        scope = request.query_params.get("scope", "runs")
         if scope not in {"events", "runs"}:
-            raise drf.ValidationError({"scope": ["Use events or runs."]})
+            raise drf.ValidationError({"scope": ["Use runs or events."]})
         if scope == "runs":
-            base = selectors.audit_runs_for_user(self.ctx.user, tenant=self.ctx.tenant)
+            base = selectors.audit_runs_for_user(self.ctx.user, tenant=self.ctx.tenant, action="audit.export")
             filterset = _filtered(RunFilterSet, request, base)
             body = exports.runs_csv(filterset.qs, absolute=request.build_absolute_uri)
         else:
@@ -395,18 +396,19 @@ class AuditExportView(AuditScopeMixin, TenantAPIView):
             )
             filterset = _filtered(AuditEventFilterSet, request, base)
             body = exports.events_csv(filterset.qs)
-        audit_record(
+        audit_record(  # the same event as the page's export, before the first byte leaves
             tenant=self.ctx.tenant,
             action="audit.exported",
             actor=self.ctx.user,
-            summary=f"CSV export of {scope} through the API",
+            summary=f"CSV export of {'audit events' if scope == 'events' else 'runs'} (API)",
             data={
                 "scope": scope,
-                "filters": {k: str(v) for k, v in filterset.active_filters.items()},
+                "filters": filter_querystring(request.query_params),
+                "format": "csv",
                 "via": "api",
             },
         )
-        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-        response = StreamingHttpResponse(body, content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="gantry-audit-{scope}-{stamp}.csv"'
-        return response
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
+        return exports.csv_response(
+            request._request, body, f"gantry-{self.ctx.tenant.slug}-{scope}-{stamp}.csv"
+        )

@@ -104,8 +104,10 @@ def test_drift_found_reconciled_then_destroyed(own, sandbox_settings, sent):
     assert drifted.status == S.AWAITING_APPROVAL, (drifted.error, drifted.log_tail[-2000:])
     drift = drifted.plan_summary["drift"]
     by_address = {r["address"]: r for r in drift["resources"]}
-    assert "module.bucket.aws_s3_bucket.this" in by_address, list(by_address)
-    differences = {d["attribute"]: d for d in by_address["module.bucket.aws_s3_bucket.this"]["differences"]}
+    assert "module.stack.module.bucket.aws_s3_bucket.this" in by_address, list(by_address)
+    differences = {
+        d["attribute"]: d for d in by_address["module.stack.module.bucket.aws_s3_bucket.this"]["differences"]
+    }
     assert differences["tags.Owner"]["before"] == "team"
     assert differences["tags.Owner"]["after"] == "someone-else"
     # who changed it: the sandbox's CloudTrail does not implement LookupEvents, which is reported as such

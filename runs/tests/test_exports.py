@@ -114,7 +114,7 @@ def test_asgi_pulls_blocks_lazily():
     """Under ASGI the export is pulled one block at a time, never collected into a list first."""
     from asgiref.sync import async_to_sync
 
-    from runs.audit_views import _pulled
+    from runs.exports import pulled
 
     produced = []
 
@@ -123,7 +123,7 @@ def test_asgi_pulls_blocks_lazily():
             produced.append(n)
             yield f"{n}".encode()
 
-    stream = _pulled(blocks())
+    stream = pulled(blocks())
 
     async def first_then_rest():
         first = await stream.__anext__()
