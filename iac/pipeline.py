@@ -3,7 +3,8 @@ checkov (plan) → cost, in DESIGN.md's order.
 
 Every stage is timed and every gate's `GateResult` is kept. The first failing gate blocks the run and no
 later gate's result is reported; nothing that executes provider code (init, validate, plan) starts before
-the safety gate has passed, and plan does not start before every earlier gate has passed.
+the safety gate has passed, and the plan is not used (reported, shown, applied) before every earlier gate
+has passed.
 
 Speed without changing the verdict. Every `terraform validate`/`plan`/`show` loads the ~400 MB AWS
 provider and its schema (seconds of CPU each), so the pipeline avoids loads a bare `init && plan` does
@@ -17,9 +18,9 @@ in gate order:
   cancelled, and then its structured diagnostics are the verdict (`plan_validation_gate`). If validate
   or checkov (code) fails, the plan is cancelled and its file discarded, and the run is reported blocked
   at that gate exactly as if plan had never started (see `_SpeculativePlan`);
-- both Checkov scans run in one warm Checkov process started with the run (`iac/checkov_worker.py`:
-  imported once, each scan in a fresh fork), so they cost the scans, not ~4 s of imports each (the CLI
-  is the fallback);
+- both Checkov scans run in the process's warm Checkov worker (`iac/checkov_worker.py`: imported once
+  per worker process, each scan in a fresh fork of the imported state), so they cost the scans, not
+  ~4 s of CPU for imports each (the CLI is the fallback);
 - after `terraform show -json`, OPA, checkov (plan), cost and the plan JSON redaction run side by side
   (a failing OPA gate discards the later verdicts); checkov (plan) reads the plan JSON from a private
   temp dir, without re-parsing the HCL ("plan enrichment"), which cannot change its verdict;
@@ -432,8 +433,8 @@ class _SpeculativePlan:
       and the run is blocked at that gate exactly as before; later gates never run;
     - the validate verdict is the same: plan runs terraform's validation walk before planning and stops
       on any error; any diagnostic it prints sends the gate to `terraform validate -json` as before;
-    - `validate` (when it runs) and `plan` may share the initialised work dir: after `init`, neither writes to
-      `.terraform/` or the lock file (validate reads the config and provider schemas; plan additionally
+    - `validate` (when it runs) and `plan` may share the initialised work dir: after `init`, neither
+      writes to `.terraform/` or the lock file (validate reads the config and provider schemas; plan additionally
       reads the backend config and writes only `plan.tfplan`), and each starts its own provider
       processes. checkov (code) scans a snapshot taken before init.
     Its output is buffered and only streamed to `on_line` once the code gates passed (`go_live`), so a
@@ -826,8 +827,8 @@ def _run_pipeline(
             workdir, env=env, on_line=on_line, cancel_event=cancel_event, timeout=timeout, redactor=redactor
         )
 
-    # 6 (speculative). plan starts once init succeeded, beside validate and checkov (code): see
-    # _SpeculativePlan for why that is safe. It is cancelled and discarded unless every code gate passes.
+    # 6 (speculative). plan starts once init succeeded, beside checkov (code), and gives the validate
+    # verdict: see _SpeculativePlan for why that is safe. It is discarded unless every code gate passes.
     speculative: _SpeculativePlan | None = None
 
     def speculate(initialised: TerraformRunner) -> _SpeculativePlan:

@@ -44,7 +44,7 @@ def resolve(request) -> ActiveContext:
         request.session[SESSION_TENANT] = ctx.membership.tenant_id
     if ctx.membership is None:
         return ctx
-    ctx.configs = list(selectors.usable_configs(user, ctx.tenant).order_by("name"))
+    ctx.configs = list(selectors.context_configs(user, ctx.tenant).order_by("name"))
     config_id = request.session.get(SESSION_CONFIG)
     ctx.config = next((c for c in ctx.configs if c.pk == config_id), None)
     if ctx.config is None:
@@ -65,7 +65,7 @@ def switch(request, *, tenant_id: int | None, config_id: int | None) -> ActiveCo
         raise PermissionDenied("You are not a member of that tenant.")
     config = None
     if config_id:
-        config = selectors.usable_configs(user, membership.tenant).filter(pk=config_id).first()
+        config = selectors.context_configs(user, membership.tenant).filter(pk=config_id).first()
         if config is None:
             raise PermissionDenied("You may not use that config.")
     request.session[SESSION_TENANT] = membership.tenant_id

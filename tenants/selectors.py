@@ -22,6 +22,13 @@ def visible_configs(user, tenant) -> QuerySet[Config]:
     return Config.objects.for_user(user, "view").filter(tenant=tenant).select_related("account")
 
 
+def context_configs(user, tenant) -> QuerySet[Config]:
+    """What the header's config picker offers: the configs the user may plan with, or, for a viewer who
+    plans with none, every config they may look at (the active config then only frames what they read)."""
+    usable = usable_configs(user, tenant)
+    return usable if usable.exists() else visible_configs(user, tenant)
+
+
 def visible_accounts(user, tenant) -> QuerySet[AwsAccount]:
     return AwsAccount.objects.for_user(user, "view").filter(tenant=tenant)
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.core.cache import cache
 from django.utils import timezone
+from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
 
 from runs.models import AuditEvent, Run
@@ -270,6 +271,7 @@ def test_schema_is_openapi3_with_bearer_security(client):
     response = client.get("/api/schema/")
     assert response.status_code == 200
     schema = response.json()
+    validate_schema(schema)  # against the OpenAPI 3 JSON schema
     assert schema["openapi"].startswith("3.")
     assert schema["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     for route in ["/api/v1/nl/intent", "/api/v1/iac/generate", "/api/v1/iac/plan", "/api/v1/iac/apply",

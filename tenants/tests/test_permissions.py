@@ -163,3 +163,15 @@ def test_member_of_both_tenants_only_reaches_the_active_one(own, other, client_a
     assert client.get(reverse("aws_account_detail", args=[other.account.pk])).status_code == 404
     client.post(reverse("context_switch"), {"tenant": other.tenant.pk})
     assert client.get(reverse("aws_account_detail", args=[other.account.pk])).status_code == 200
+
+
+def test_viewer_picks_among_the_configs_they_may_read_and_nothing_of_another_tenant(own, other, client_as):
+    viewer = own.user("viewer")
+    client = client_as(viewer)
+    page = client.get(reverse("dashboard")).content.decode()
+    assert "No usable config" not in page and f'value="{own.prod.pk}"' in page
+    assert f'value="{other.prod.pk}"' not in page
+    client.post(reverse("context_switch"), {"tenant": own.tenant.pk, "config": own.prod.pk})
+    assert client.session["gantry_config_id"] == own.prod.pk
+    refused = client.post(reverse("context_switch"), {"tenant": own.tenant.pk, "config": other.prod.pk})
+    assert refused.status_code in (403, 404) and client.session["gantry_config_id"] == own.prod.pk

@@ -160,3 +160,10 @@ def page_as(browser, gantry_stack):
         return new_page(browser, gantry_stack, state)
 
     return open_page
+
+
+def switch_config(page, config_id: int) -> None:
+    """Pick a config in the header; returns once the server has switched the session (the picker posts
+    itself on change, then the browser follows the redirect back to the same page)."""
+    with page.expect_response(lambda r: r.url.endswith("/context/switch/") and r.request.method == "POST"):
+        page.get_by_test_id("config-picker").select_option(str(config_id))

@@ -14,6 +14,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from .conftest import switch_config
+
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.terraform]
 
 SEED_REQUEST = "Create 3 t3.medium behind ALB in ap-south-1; max ₹1500/day"
@@ -47,8 +49,7 @@ def test_request_plan_approve_apply_audit(page_as, gantry_stack, shots, tmp_path
             "SELECT name, id FROM tenants_config WHERE tenant_id = ?", (gantry_stack.tenant_id,)
         )
     )["dev"]
-    operator.get_by_test_id("config-picker").select_option(str(dev))
-    expect(operator.get_by_test_id("config-picker")).to_have_value(str(dev))
+    switch_config(operator, dev)
     operator.goto("/console/")
     expect(operator.get_by_test_id("active-config")).to_contain_text("dev")
     operator.get_by_test_id("request-box").fill(SEED_REQUEST)
@@ -67,6 +68,8 @@ def test_request_plan_approve_apply_audit(page_as, gantry_stack, shots, tmp_path
     expect(operator.get_by_test_id("plan-diff")).to_be_visible()
     expect(operator.get_by_test_id("approve-form")).to_have_count(0)  # operators do not approve
     shots.take(operator, "run-awaiting-approval")
+    # This page keeps polling and reloads itself when the status changes; close it rather than race it.
+    operator.context.close()
 
     # --- a second user approves it from the queue -------------------------------------------------------
     approver = page_as("approver2")
@@ -84,9 +87,11 @@ def test_request_plan_approve_apply_audit(page_as, gantry_stack, shots, tmp_path
     wait_for_status(approver, gantry_stack, "approved")
     expect(approver.get_by_test_id("approvals")).to_contain_text("approver2@demo.gantry.local")
     shots.take(approver, "run-approved")
+    approver.context.close()
 
     # --- the operator applies exactly that plan and sees the outputs --------------------------------------
-    operator.reload()
+    operator = page_as("operator")
+    operator.goto(f"/runs/{run_id}/")
     expect(operator.get_by_test_id("run-status")).to_have_attribute("data-status", "approved")
     operator.get_by_test_id("apply-button").click()
     wait_for_status(operator, gantry_stack, "applied")
