@@ -10,6 +10,7 @@ a second live approval by the same approver for the same plan (`one_live_approva
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,10 +58,13 @@ def warning_key(gate: str, finding: dict[str, Any]) -> str:
     return f"{gate}:{finding.get('rule', '')}:{finding.get('address', '')}"
 
 
-def warnings_to_acknowledge(run: Run) -> list[GateWarning]:
-    """Every non-blocking finding of the run's gates, in gate order (duplicates folded)."""
+def warnings_to_acknowledge(run: Run, gates: Iterable[GateResult] | None = None) -> list[GateWarning]:
+    """Every non-blocking finding of the run's gates, in gate order (duplicates folded). Pass `gates`
+    (in order) when the caller has already read them."""
     seen: dict[str, GateWarning] = {}
-    for gate in GateResult.objects.filter(run=run).order_by("order"):
+    if gates is None:
+        gates = GateResult.objects.filter(run=run).order_by("order")
+    for gate in gates:
         for finding in gate.findings or []:
             if finding.get("blocking", True):
                 continue

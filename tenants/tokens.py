@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from runs.audit import audit_record
@@ -153,7 +153,14 @@ def token_authenticate(raw: str) -> TokenIdentity:
     raw = (raw or "").strip()
     if not raw.startswith(TOKEN_PREFIX):
         raise TokenInvalid("Not a Gantry API token (they start with gty_).")
-    token = ApiToken.objects.select_related("user", "tenant").filter(token_hash=hash_token(raw)).first()
+    # One indexed query: the token (by its unique hash), its owner, tenant and the owner's membership role.
+    membership_role = Membership.objects.filter(user=OuterRef("user_id"), tenant=OuterRef("tenant_id"))
+    token = (
+        ApiToken.objects.select_related("user", "tenant")
+        .annotate(membership_role=Subquery(membership_role.values("role")[:1]))
+        .filter(token_hash=hash_token(raw))
+        .first()
+    )
     if token is None:
         raise TokenInvalid("Unknown API token.")
     now = timezone.now()
@@ -162,9 +169,7 @@ def token_authenticate(raw: str) -> TokenIdentity:
         raise TokenInvalid(f"This API token is {status}.")
     if not token.user.is_active or not token.tenant.is_active:
         raise TokenInvalid("This API token's owner or tenant is deactivated.")
-    membership_role = (
-        Membership.objects.filter(user=token.user, tenant=token.tenant).values_list("role", flat=True).first()
-    )
+    membership_role = token.membership_role
     if membership_role is None:
         raise TokenInvalid("This API token's owner is no longer a member of its tenant.")
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:

@@ -61,9 +61,13 @@ class TenantAPIView(GenericAPIView):
             raise NotFound("Not found.")  # beyond any id the database can hold
         return self.scope().get(**{self.lookup_field: value})  # DoesNotExist → 404
 
-    def paginated(self, queryset: QuerySet, serializer_class=None) -> Response:
-        serializer_class = serializer_class or self.get_serializer_class()
+    def paginated(self, queryset: QuerySet, serializer_class=None, *, rows=None) -> Response:
+        """One page of `queryset`. With `rows`, the queryset yields `.values()` dicts and `rows(page)`
+        renders them (the read-only fast path of large lists); otherwise the serializer does."""
         page = self.paginate_queryset(queryset)
+        if rows is not None:
+            return self.get_paginated_response(rows(page))
+        serializer_class = serializer_class or self.get_serializer_class()
         data = serializer_class(page, many=True, context=self.get_serializer_context()).data
         return self.get_paginated_response(data)
 

@@ -6,6 +6,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from portal.api.serializers import ReadModelSerializer
 from runs import selectors
 from runs.approvals import live_approvals, warnings_to_acknowledge
 from runs.models import Approval, Artifact, AuditEvent, GateResult, Run, RunEvent, RunKind
@@ -20,13 +21,13 @@ def _email(user) -> str | None:
     return getattr(user, "email", None) if user is not None else None
 
 
-class GateSerializer(serializers.ModelSerializer):
+class GateSerializer(ReadModelSerializer):
     class Meta:
         model = GateResult
         fields = ["name", "status", "summary", "findings", "duration_ms", "order"]
 
 
-class ApprovalSerializer(serializers.ModelSerializer):
+class ApprovalSerializer(ReadModelSerializer):
     approver = serializers.SerializerMethodField()
 
     class Meta:
@@ -59,7 +60,7 @@ class WarningSerializer(serializers.Serializer):
     severity = serializers.CharField()
 
 
-class ArtifactSerializer(serializers.ModelSerializer):
+class ArtifactSerializer(ReadModelSerializer):
     download_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -81,7 +82,7 @@ class ArtifactSerializer(serializers.ModelSerializer):
         return reverse("api_artifact_download", args=[artifact.pk])
 
 
-class RunSerializer(serializers.ModelSerializer):
+class RunSerializer(ReadModelSerializer):
     config = ConfigRefSerializer(read_only=True)
     requested_by = serializers.SerializerMethodField()
     finished = serializers.BooleanField(source="is_finished", read_only=True)
@@ -118,15 +119,6 @@ class RunSerializer(serializers.ModelSerializer):
         return _email(run.requested_by)
 
 
-# Run columns a list never shows: large JSON and text that would be read and decoded for nothing.
-LIST_DEFERRED = ("intent", "belief", "clarification", "spec", "stage_timings", "log_tail", "outputs")
-
-
-def for_list(runs):
-    """The runs with only what RunSerializer reads: two joins, no large columns."""
-    return runs.select_related(None).select_related("config", "requested_by").defer(*LIST_DEFERRED)
-
-
 class RunDetailSerializer(RunSerializer):
     gates = serializers.SerializerMethodField()
     approvals = serializers.SerializerMethodField()
@@ -156,9 +148,13 @@ class RunDetailSerializer(RunSerializer):
             "artifacts",
         ]
 
+    def to_representation(self, run):
+        self._gates = list(selectors.run_gates(run))  # read once: listed, and the source of the warnings
+        return super().to_representation(run)
+
     @extend_schema_field(GateSerializer(many=True))
     def get_gates(self, run):
-        return GateSerializer(selectors.run_gates(run), many=True).data
+        return GateSerializer(self._gates, many=True).data
 
     @extend_schema_field(ApprovalSerializer(many=True))
     def get_approvals(self, run):
@@ -170,7 +166,7 @@ class RunDetailSerializer(RunSerializer):
 
     @extend_schema_field(WarningSerializer(many=True))
     def get_warnings(self, run):
-        return [w.to_dict() for w in warnings_to_acknowledge(run)]
+        return [w.to_dict() for w in warnings_to_acknowledge(run, gates=self._gates)]
 
     @extend_schema_field(ArtifactSerializer(many=True))
     def get_artifacts(self, run):
@@ -198,7 +194,7 @@ class RunStatusSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField(allow_null=True)
 
 
-class RunEventSerializer(serializers.ModelSerializer):
+class RunEventSerializer(ReadModelSerializer):
     actor = serializers.SerializerMethodField()
 
     class Meta:
@@ -275,7 +271,7 @@ class RejectSerializer(serializers.Serializer):
     comment = serializers.CharField(max_length=4000, help_text="Why the plan is rejected.")
 
 
-class AuditEventSerializer(serializers.ModelSerializer):
+class AuditEventSerializer(ReadModelSerializer):
     class Meta:
         model = AuditEvent
         fields = [

@@ -25,6 +25,7 @@ from runs.audit_views import filter_querystring
 from runs.filtersets import AuditEventFilterSet, RunFilterSet
 from runs.models import Artifact, ArtifactKind, AuditEvent, Run
 
+from . import rows
 from . import serializers as s
 
 
@@ -69,7 +70,7 @@ class RunListView(RunScopeMixin, TenantAPIView):
             requested_by_id=filters.get("requested_by"),
             state=filters.get("state"),
         )
-        return self.paginated(s.for_list(runs))
+        return self.paginated(rows.run_values(runs), rows=rows.run_rows)
 
 
 class RunDetailView(RunScopeMixin, TenantAPIView):
@@ -204,9 +205,8 @@ class ApprovalQueueView(RunScopeMixin, TenantAPIView):
     def get(self, request):
         if not self.ctx.allows("run.approve"):
             return self.paginated(Run.objects.none())
-        return self.paginated(
-            s.for_list(selectors.runs_awaiting_my_approval(self.ctx.user, tenant=self.ctx.tenant))
-        )
+        runs = selectors.runs_awaiting_my_approval(self.ctx.user, tenant=self.ctx.tenant)
+        return self.paginated(rows.run_values(runs), rows=rows.run_rows)
 
 
 class ApproveView(RunScopeMixin, TenantAPIView):
@@ -340,7 +340,8 @@ class AuditEventListView(AuditScopeMixin, TenantAPIView):
         parameters=AUDIT_EVENT_FILTERS,
     )
     def get(self, request):
-        return self.paginated(_filtered(AuditEventFilterSet, request, self.scope()).qs)
+        events = _filtered(AuditEventFilterSet, request, self.scope()).qs
+        return self.paginated(rows.audit_event_values(events), rows=rows.audit_event_rows)
 
 
 class AuditRunListView(AuditScopeMixin, TenantAPIView):
@@ -354,7 +355,8 @@ class AuditRunListView(AuditScopeMixin, TenantAPIView):
     )
     def get(self, request):
         runs = selectors.audit_runs_for_user(self.ctx.user, tenant=self.ctx.tenant)
-        return self.paginated(s.for_list(_filtered(RunFilterSet, request, runs).qs))
+        runs = _filtered(RunFilterSet, request, runs).qs
+        return self.paginated(rows.run_values(runs), rows=rows.run_rows)
 
 
 class AuditEventDetailView(AuditScopeMixin, TenantAPIView):

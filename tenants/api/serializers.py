@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from portal.api.serializers import ReadModelSerializer
 from tenants.models import ApiToken, AwsAccount, Config, Environment, Tenant
 
 
@@ -34,7 +35,7 @@ class AccountRefSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "account_id", "mode", "default_region"]
 
 
-class ConfigRefSerializer(serializers.ModelSerializer):
+class ConfigRefSerializer(ReadModelSerializer):
     class Meta:
         model = Config
         fields = ["id", "name", "env"]
