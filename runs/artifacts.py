@@ -21,6 +21,8 @@ from typing import IO
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.utils.http import content_disposition_header
 
 from .audit import audit_record
 from .models import Artifact, Run
@@ -190,3 +192,18 @@ def artifact_download(*, user, artifact_id: int) -> Artifact:
         data={"kind": artifact.kind, "sha256": artifact.sha256, "run": artifact.run_id},
     )
     return artifact
+
+
+def download_response(artifact: Artifact) -> HttpResponse:
+    """The response that hands `artifact` to the client: a redirect to a short-lived pre-signed URL
+    where the storage signs one (S3), else the file streamed with its size and sha256. The caller has
+    already checked the permission and recorded the download (`artifact_download`)."""
+    url = presigned_url(artifact)
+    if url:
+        return HttpResponseRedirect(url)
+    response = StreamingHttpResponse(artifact_stream(artifact), content_type=artifact.content_type)
+    response["Content-Disposition"] = content_disposition_header(True, artifact.filename or artifact.kind)
+    response["Content-Length"] = str(artifact.size)
+    response["X-Content-SHA256"] = artifact.sha256
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

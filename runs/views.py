@@ -17,10 +17,9 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
-from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.utils.http import content_disposition_header
 from django.views import View
 
 from portal.mixins import TenantMixin
@@ -488,17 +487,7 @@ class ArtifactDownloadView(TenantMixin, View):
             artifact = artifacts.artifact_download(user=request.user, artifact_id=pk)
         except Artifact.DoesNotExist:
             raise Http404("No such artifact.") from None
-        url = artifacts.presigned_url(artifact)
-        if url:
-            return HttpResponseRedirect(url)
-        response = StreamingHttpResponse(
-            artifacts.artifact_stream(artifact), content_type=artifact.content_type
-        )
-        response["Content-Disposition"] = content_disposition_header(True, artifact.filename or artifact.kind)
-        response["Content-Length"] = str(artifact.size)
-        response["X-Content-SHA256"] = artifact.sha256
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
+        return artifacts.download_response(artifact)
 
 
 # --- approval queue -------------------------------------------------------------------------------------

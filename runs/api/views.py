@@ -6,9 +6,7 @@ writes go through `runs.services` / `runs.approvals`, exactly as the pages do.
 
 from __future__ import annotations
 
-from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.utils import timezone
-from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers as drf
@@ -277,17 +275,7 @@ class ArtifactDownloadView(ArtifactScopeMixin, TenantAPIView):
     )
     def get(self, request, pk: int):
         artifact = artifacts.artifact_download(user=self.ctx.user, artifact_id=self.object.pk)
-        url = artifacts.presigned_url(artifact)
-        if url:
-            return HttpResponseRedirect(url)
-        response = StreamingHttpResponse(
-            artifacts.artifact_stream(artifact), content_type=artifact.content_type
-        )
-        response["Content-Disposition"] = content_disposition_header(True, artifact.filename or artifact.kind)
-        response["Content-Length"] = str(artifact.size)
-        response["X-Content-SHA256"] = artifact.sha256
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
+        return artifacts.download_response(artifact)
 
 
 # --- audit -----------------------------------------------------------------------------------------
