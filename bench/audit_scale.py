@@ -327,6 +327,29 @@ def percentile(values: list[float], q: int) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
+def verdict_for(rate: float, flat: bool) -> str:
+    return "meets" if rate >= EXPORT_TARGET_ROWS_S and flat else "MISSES"
+
+
+def timestamps_match(tenant) -> str:
+    """The export's timestamp cells come from PostgreSQL (runs.exports.UtcIsoformat); check them against
+    Python's `datetime.isoformat()` for a sample of events, one of them on a whole second."""
+    from django.db.models import DateTimeField, Value
+
+    from runs.exports import UtcIsoformat
+    from runs.models import AuditEvent
+
+    sample = AuditEvent.objects.filter(tenant=tenant).order_by("-created_at")[:1000]
+    pairs = list(sample.annotate(cell=UtcIsoformat("created_at")).values_list("created_at", "cell"))
+    whole = pairs[0][0].replace(microsecond=0)  # isoformat() drops a zero fraction
+    literal = UtcIsoformat(Value(whole, output_field=DateTimeField()))
+    pairs.append((whole, sample.annotate(cell=literal).values_list("cell", flat=True)[0]))
+    wrong = [(moment.isoformat(), cell) for moment, cell in pairs if moment.isoformat() != cell]
+    return f"{len(pairs) - len(wrong)} of {len(pairs)} match datetime.isoformat()" + (
+        f"; MISMATCH e.g. {wrong[0]}" if wrong else ""
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="50,000 events and 5,000 runs")
@@ -395,18 +418,26 @@ def main() -> int:
               f"({verdict} the p95 <= {SEARCH_TARGET_MS} ms target)")  # fmt: skip
 
         print("\nCSV export (streamed through runs.exports, server-side cursor)")
+        print(f"Timestamp cells as PostgreSQL spells them: {timestamps_match(tenant)}")
         for scope in ("events", "runs"):
             rows, seconds, cpu, memory = measure_export(viewer, tenant, scope)
-            rate = rows / seconds if seconds else float("inf")
-            ok = rate >= EXPORT_TARGET_ROWS_S and memory.growth <= MEMORY_TARGET_MB
+            load = os.getloadavg()
+            wall_rate = rows / seconds if seconds else float("inf")
+            cpu_rate = rows / cpu if cpu else float("inf")
+            flat = memory.growth <= MEMORY_TARGET_MB
             print(
-                f"{scope:6}: {rows:,} rows in {seconds:.1f}s = {rate:,.0f} rows/s "
-                f"({rows / cpu if cpu else 0:,.0f} rows per CPU-second of this process); resident memory "
-                f"{memory.start:.0f} MB -> peak {memory.peak:.0f} MB (+{memory.growth:.0f} MB) "
-                f"[{'meets' if ok else 'MISSES'} >= {EXPORT_TARGET_ROWS_S:,} rows/s and <= {MEMORY_TARGET_MB} MB]"
+                f"{scope:6}: {rows:,} rows in {seconds:.1f}s wall, {cpu:.1f}s CPU of this process\n"
+                f"        {wall_rate:,.0f} rows/s wall [{verdict_for(wall_rate, flat)}] | "
+                f"{cpu_rate:,.0f} rows per CPU-second [{verdict_for(cpu_rate, flat)}] | "
+                f"resident memory {memory.start:.0f} MB -> peak {memory.peak:.0f} MB (+{memory.growth:.0f} MB)\n"
+                f"        load average (1, 5, 15 min) {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f} "
+                f"on {os.cpu_count()} CPUs"
             )
-        print(f"\nLoad average (1, 5, 15 min) at the end: {os.getloadavg()[0]:.1f}, {os.getloadavg()[1]:.1f}, "
-              f"{os.getloadavg()[2]:.1f} on {os.cpu_count()} CPUs: the timings are wall-clock on this machine")  # fmt: skip
+        print(
+            f"Targets: >= {EXPORT_TARGET_ROWS_S:,} rows/s with memory within {MEMORY_TARGET_MB} MB. The wall "
+            "rate is what a user waits for on this (shared) machine; the CPU rate is the exporting process's "
+            "own cost (PostgreSQL's share runs in its own process)."
+        )
         connection.close()
     return 0
 

@@ -52,14 +52,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from iac.composed import render_spec
 from iac.gates.base import Finding, GateResult, Severity, Status
 from iac.redaction import MASK, Redactor, run_redactor
-from iac.renderer import RenderError, RenderResult, render
-from iac.spec import CompositionSpec, canonical_json
+from iac.renderer import RenderError, RenderResult
+from iac.spec import SpecError, canonical_json
 from iac.stage_events import StageCallback, StageCancelled, StageEvents
 from iac.terraform import Category, TerraformResult, TerraformRunner, sha256_file
 
 if TYPE_CHECKING:
+    from iac.composed import AnySpec
     from iac.gates.checkov import CheckovWorker
     from iac.gates.cost import Budget
     from tenants.models import AwsAccount, Config
@@ -696,7 +698,7 @@ def _scan_failed(future: Future | None) -> bool:
 
 # --- the pipeline ----------------------------------------------------------------------------------------
 def run_pipeline(
-    spec: CompositionSpec,
+    spec: AnySpec,
     *,
     account: AwsAccount,
     config: Config | None,
@@ -711,7 +713,8 @@ def run_pipeline(
     redactor: Redactor | None = None,
     on_stage: StageCallback | None = None,
 ) -> PipelineResult:
-    """Render, gate and plan `spec` in `workdir` (must be missing or empty); see the module docstring.
+    """Render, gate and plan `spec` (a curated stack's or a composition's, see `iac.composed`) in
+    `workdir` (must be missing or empty); see the module docstring.
 
     `stages` limits what runs (render and safety always run); a run with skipped gates can never be
     applied. `apply=True` applies the plan when every gate passed (tests and the CLI; the portal applies
@@ -745,7 +748,7 @@ def run_pipeline(
 
 
 def _run_pipeline(
-    spec: CompositionSpec,
+    spec: AnySpec,
     *,
     account: AwsAccount,
     config: Config | None,
@@ -801,8 +804,8 @@ def _run_pipeline(
     clock.start("render")
     start = time.perf_counter()
     try:
-        rendered = render(spec, workdir, account=account)
-    except (RenderError, OSError) as exc:
+        rendered = render_spec(spec, workdir, account=account)
+    except (RenderError, SpecError, OSError) as exc:
         return failed("render", start, message=f"render failed: {exc}")
     result.render = rendered
     clock.record("render", start, detail=f"{len(rendered.files)} files, source {rendered.source_sha256[:12]}")

@@ -33,6 +33,8 @@ CHUNK_SIZE = 5000  # rows per database round trip (and per prefetch batch of run
 BLOCK_ROWS = 2000  # rows per yielded block of CSV text (a few hundred KB) and per redaction pass
 BOM = "\ufeff"  # so spreadsheet programs read the file as UTF-8 (₹, €, names)
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# A trigger right after the NUL that joins a column's cells (one scan, driven by the literal NUL).
+_TRIGGER_AT_CELL_START = re.compile("\x00[" + re.escape("".join(FORMULA_TRIGGERS)) + "]")
 
 RUN_COLUMNS = [
     "request_id",
@@ -84,15 +86,15 @@ def chunked(rows: Iterable[Sequence], size: int) -> Iterator[list[Sequence]]:
         yield chunk
 
 
-# A cell a spreadsheet would evaluate, found in one pass over a whole column joined by NUL (a false hit,
-# a NUL followed by a trigger inside a cell, only costs the exact per-cell pass).
-_FORMULA_AT_CELL_START = re.compile(r"(?:\A|\x00)[=+\-@\t\r]")
-
-
 def neutralised(column: Sequence) -> Sequence:
     """The column with every formula-looking text cell escaped (`safe_cell`). Most columns have none,
-    which one regex pass over the joined text cells shows, so they are returned as they are."""
-    if not _FORMULA_AT_CELL_START.search("\x00".join([c for c in column if c.__class__ is str])):
+    which one scan of the column's text joined by NUL shows (a NUL followed by a trigger
+    inside a cell is a false hit that only costs the exact per-cell pass), so they come back as they are."""
+    try:
+        joined = "\x00" + "\x00".join(column)
+    except TypeError:  # numbers or NULLs among the cells, which are never escaped
+        joined = "\x00" + "\x00".join([c for c in column if c.__class__ is str])
+    if not _TRIGGER_AT_CELL_START.search(joined):
         return column
     return [safe_cell(c) for c in column]
 
@@ -292,7 +294,7 @@ def event_chunks(events: QuerySet[AuditEvent]) -> Iterator[list[tuple]]:
         events.order_by("-created_at", "-id")
         .annotate(
             export_timestamp=timestamp,
-            data_text=NullIf(Cast("data", TextField()), Value("{}")),
+            data_text=NullIf(Cast("data", TextField()), Value("{}", output_field=TextField())),
         )
         .values_list(
             "id",

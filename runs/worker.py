@@ -348,12 +348,13 @@ def run_generate(run_id: int, *, tenant_id: int | None = None) -> str:
 
 def _generate(run: Run) -> tuple[str, dict[str, Any], str]:
     """Turn the run's intent into a composition spec; returns (next status, fields, message)."""
-    from iac.spec import CompositionSpec, SpecError, build_spec
+    from iac.composed import parse_spec
+    from iac.spec import SpecError, build_spec
 
     config, account = run.config, run.config.account
     if run.spec:  # one stack of a multi-stack request, or a re-plan of one: the spec is given
         try:
-            spec = CompositionSpec.parse(run.spec)
+            spec = parse_spec(run.spec)
         except SpecError as exc:
             return (
                 S.BLOCKED,
@@ -393,13 +394,24 @@ def _generate(run: Run) -> tuple[str, dict[str, Any], str]:
             {**base, "error": "\n".join(answer.refusals) or answer.message, "error_category": "refused"},
             "Refused",
         )
-    if answer.status != "ready" or not answer.specs:
+    # A free-form composition the agent validated, placed and safety-checked is planned like a stack.
+    composed = (answer.composition or {}).get("spec") if answer.status == "proposed" else None
+    if composed is not None:
+        base["belief"] = {**(run.belief or {}), **base.get("belief", {}), "composition": answer.composition}
+    if composed is None and (answer.status != "ready" or not answer.specs):
         return S.FAILED, {**base, "error": answer.message, "error_category": "not_available"}, "Not available"
     if answer.intent.action.value == "destroy" or run.kind == RunKind.DESTROY:
         # What to destroy is an applied stack, not a reading of free text: destroy runs start from the
         # applied run (`runs.services.run_destroy_request`), which gives the exact spec.
         message = "Destroy an applied stack from its applied run (Destroy); a request text cannot name one."
         return S.FAILED, {**base, "error": message, "error_category": "not_available"}, "Not available"
+    if composed is not None:
+        try:
+            spec = parse_spec(composed)
+        except SpecError as exc:
+            return S.BLOCKED, {**base, "error": str(exc), "error_category": "invalid_spec"}, "Invalid spec"
+        message = f"Spec ready: composition {spec.composition.name}"
+        return S.VALIDATING, {**base, **_spec_fields(spec)}, message
 
     built = []
     for item in answer.specs:
@@ -517,7 +529,7 @@ def run_plan(run_id: int, *, tenant_id: int | None = None, final_attempt: bool =
         return "busy"
 
     pipeline = _pipeline()
-    from iac.spec import CompositionSpec
+    from iac.composed import parse_spec
 
     config = type(run.config).objects.select_related("account", "tenant").get(pk=run.config_id)
     config_version = config.version  # before anything runs: an edit during the plan makes it stale
@@ -534,7 +546,7 @@ def run_plan(run_id: int, *, tenant_id: int | None = None, final_attempt: bool =
     from iac.stage_events import StageCancelled
 
     try:
-        spec = CompositionSpec.parse(run.spec)
+        spec = parse_spec(run.spec)
         with Heartbeat(run.pk, token, cancel_event=cancel, log=log):
             result = _plan_function(run, pipeline)(
                 spec,
@@ -846,9 +858,9 @@ def run_apply(run_id: int, *, tenant_id: int | None = None) -> str:
     timings["apply"] = {"status": "running", "started": timezone.now().isoformat()}
     lease_renew(run.pk, token, stage_timings=timings)
     try:
-        from iac.spec import CompositionSpec
+        from iac.composed import parse_spec
 
-        spec = CompositionSpec.parse(run.spec)
+        spec = parse_spec(run.spec)
         with Heartbeat(run.pk, token, log=log):  # no cancel event: an apply is never stopped half-way
             workdir = _prepare_apply_workdir(run, pipeline, spec)
             result = pipeline.apply_plan(

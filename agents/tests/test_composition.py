@@ -412,3 +412,132 @@ def test_another_tenants_admin_changes_only_their_own_tenant(own, other, client_
     own.tenant.refresh_from_db()
     other.tenant.refresh_from_db()
     assert other.tenant.freeform_composition and not own.tenant.freeform_composition
+
+
+# --- planned in a run, through every gate ----------------------------------------------------------
+
+SHARED_NET = {
+    "name": "shared-net",
+    "summary": "A VPC over two zones with private subnets behind one NAT gateway.",
+    "modules": [
+        {
+            "name": "network",
+            "module": "vpc",
+            "inputs": {
+                "name": "shared-net",
+                "azs": ["ap-south-1a", "ap-south-1b"],
+                "enable_nat_gateway": True,
+                "single_nat_gateway": True,
+                "enable_flow_logs": False,
+            },
+        }
+    ],
+}
+GATES = ["safety", "fmt", "validate", "checkov_code", "opa", "checkov_plan", "cost"]
+
+
+def test_parse_spec_reads_both_kinds_and_rechecks_a_composition(own, placed):
+    from iac.composed import ComposedSpec, parse_spec
+    from iac.spec import CompositionSpec, SpecError, build_spec
+
+    assert parse_spec(placed.model_dump(mode="json")) == placed
+    stack = build_spec("static_bucket", {"bucket_name": "acme-x"}, account=own.account, config=own.dev)
+    assert isinstance(parse_spec(stack.model_dump(mode="json")), CompositionSpec)
+    assert isinstance(parse_spec(json.dumps(placed.model_dump(mode="json"))), ComposedSpec)
+    tampered = placed.model_dump(mode="json")
+    tampered["composition"]["modules"][1]["inputs"]["force_destroy_everything"] = True
+    with pytest.raises(SpecError, match="unknown variable 'force_destroy_everything'"):
+        parse_spec(tampered)
+    tampered = placed.model_dump(mode="json")
+    tampered["composition"]["modules"][0]["module"] = "../stacks/web_tier"
+    with pytest.raises(SpecError, match="only the curated modules"):
+        parse_spec(tampered)
+
+
+def _composed_run(world, llm):
+    from runs import worker
+    from runs.services import run_create
+
+    text = "Create a VPC in ap-south-1"
+    understood = {k: v for k, v in parse(text).to_dict().items() if k not in ("raw_text", "parser")}
+    # The model reads the request, proposes when the run is reviewed, and again when it is generated.
+    llm.responses = [json.dumps(understood), json.dumps(SHARED_NET), json.dumps(SHARED_NET)]
+    run = run_create(user=world.user("operator"), config_id=world.dev.pk, request_text=text)
+    assert run.parser == "llm" and llm.responses == [json.dumps(SHARED_NET)]
+    assert worker.run_generate(run.pk, tenant_id=world.tenant.pk) == "validating", run.error
+    run.refresh_from_db()
+    assert run.spec["composition"]["name"] == "shared-net" and run.belief["composition"]["source_sha256"]
+    return run
+
+
+@pytest.mark.terraform
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
+def test_composed_run_is_planned_through_every_gate_approved_and_applied(freeform, llm, sandbox_settings):
+    from runs import worker
+    from runs.approvals import run_approve, warnings_to_acknowledge
+    from runs.models import AppliedPlan, Artifact, GateResult
+    from runs.services import run_request_apply, spec_digest
+
+    run = _composed_run(freeform, llm)
+    outcome = worker.run_plan(run.pk, tenant_id=freeform.tenant.pk)
+    run.refresh_from_db()
+    gates = {g.name: g for g in GateResult.objects.filter(run=run).order_by("order")}
+    assert outcome == "awaiting_approval", (
+        run.error,
+        {n: g.summary for n, g in gates.items()},
+        run.log_tail[-2000:],
+    )
+    assert list(gates) == GATES and all(g.status != "fail" for g in gates.values())
+    assert (
+        run.spec_sha256 == spec_digest(run.spec) and run.plan_sha256 and run.source_sha256 and run.gate_digest
+    )
+    kinds = set(Artifact.objects.filter(run=run).values_list("kind", flat=True))
+    assert {
+        "source_archive",
+        "plan_file",
+        "plan_json_redacted",
+        "plan_text",
+        "gate_report",
+        "cost_report",
+    } <= kinds
+    # The cost gate prices the composed module's resources from the plan, as it prices a stack's.
+    assert "aws_nat_gateway" in json.dumps(gates["cost"].details) and run.cost_estimate
+
+    keys = [w.key for w in warnings_to_acknowledge(run)]
+    run_approve(user=freeform.user("approver"), run_id=run.pk, acknowledged_warnings=keys)
+    run_request_apply(user=freeform.user("operator"), run_id=run.pk)
+    shutil.rmtree(worker.workdir_for(run))  # the apply worker rebuilds the work dir from the artifacts
+    assert worker.run_apply(run.pk, tenant_id=freeform.tenant.pk) == "applied", run.error
+    run.refresh_from_db()
+    assert AppliedPlan.objects.filter(run=run).exists() and "Apply complete" in run.log_tail
+
+
+@pytest.mark.terraform
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
+def test_composed_run_that_a_gate_blocks_ends_blocked(freeform, llm, sandbox_settings):
+    from runs import worker
+    from runs.models import GateResult
+
+    run = _composed_run(freeform, llm)
+    # The account's policy tightens between review and plan: the OPA gate judges the plan itself.
+    freeform.account.allowed_services = ["s3"]
+    freeform.account.save(update_fields=["allowed_services"])
+    assert worker.run_plan(run.pk, tenant_id=freeform.tenant.pk) == "blocked"
+    run.refresh_from_db()
+    gates = {g.name: g.status for g in GateResult.objects.filter(run=run)}
+    assert gates["opa"] == "fail" and run.error_category == "gate" and not run.plan_sha256
+    assert "opa" in run.error
+
+
+def test_a_composed_spec_edited_after_review_is_refused_before_anything_runs(freeform, llm):
+    from runs import worker
+    from runs.models import GateResult, Run
+
+    run = _composed_run(freeform, llm)
+    spec = copy.deepcopy(run.spec)
+    spec["composition"]["modules"][0]["inputs"]["map_public_ip_everywhere"] = True
+    Run.objects.filter(pk=run.pk).update(spec=spec)
+    assert worker.run_plan(run.pk, tenant_id=freeform.tenant.pk) == "failed"
+    run.refresh_from_db()
+    assert "unknown variable 'map_public_ip_everywhere'" in run.error
+    assert not run.plan_sha256 and not GateResult.objects.filter(run=run).exists()

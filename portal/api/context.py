@@ -29,6 +29,13 @@ class ApiContext:
     def via_token(self) -> bool:
         return self.token is not None
 
+    @property
+    def gantry(self) -> ApiContext:
+        """The context stands in for the request given to the shared filtersets (`request.user`,
+        `request.gantry.tenant`): the request's own `gantry` is the browser's active tenant, which on a
+        token call may not be the token's, and resolving it costs queries and a session write."""
+        return self
+
     def allows(self, action: str) -> bool:
         return role_allows(self.role, action)
 

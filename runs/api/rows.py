@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from portal.api.serializers import datetime_renderer
+from runs.api.serializers import AuditEventSerializer
 from runs.states import is_end
 
 # What a run list row reads: no large JSON or text columns (intent, spec, logs, outputs).
@@ -21,10 +22,8 @@ RUN_COLUMNS = (
     "error_category", "created_at", "updated_at", "finished_at",
 )  # fmt: skip
 
-AUDIT_EVENT_COLUMNS = (
-    "id", "seq", "created_at", "actor_label", "action", "object_type", "object_id", "summary", "data",
-    "request_id", "ip_address", "prev_hash", "hash",
-)  # fmt: skip
+# An audit event's fields are all plain columns: the row is the serializer's field list, read as is.
+AUDIT_EVENT_COLUMNS = tuple(AuditEventSerializer.Meta.fields)
 
 
 def run_values(runs: QuerySet) -> QuerySet:

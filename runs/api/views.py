@@ -38,6 +38,13 @@ class RunScopeMixin:
         run = self.scope().get(pk=run.pk)  # fresh, with the relations the serializer reads
         return Response(s.RunDetailSerializer(run).data, status=code)
 
+    def run_for_request(self, data: dict, action: str) -> Run:
+        """A new run for `request_text` on the config the body names (404 outside the tenant) or the
+        active one, once the role allows `action`."""
+        config = self.ctx.config_for(data.get("config_id"))
+        self.ctx.require(action)
+        return services.run_create(user=self.ctx.user, config_id=config.pk, request_text=data["request_text"])
+
     def run_from_body(self, run_id: int) -> Run:
         """A run named in the request body: 404 outside the caller's tenant, then the role check."""
         run = self.scope().get(pk=run_id)
@@ -142,10 +149,7 @@ class GenerateView(RunScopeMixin, TenantAPIView):
         responses={201: s.RunDetailSerializer},
     )
     def post(self, request):
-        data = self.validated(s.RunRequestSerializer)
-        config = self.ctx.config_for(data.get("config_id"))
-        self.ctx.require("run.create")
-        run = services.run_create(user=self.ctx.user, config_id=config.pk, request_text=data["request_text"])
+        run = self.run_for_request(self.validated(s.RunRequestSerializer), "run.create")
         return self.run_detail(run, status.HTTP_201_CREATED)
 
 
@@ -165,11 +169,7 @@ class PlanView(RunScopeMixin, TenantAPIView):
             run = self.run_from_body(data["run_id"])
             new = services.run_replan(user=self.ctx.user, run_id=run.pk)
         else:
-            config = self.ctx.config_for(data.get("config_id"))
-            self.ctx.require("run.plan")
-            new = services.run_create(
-                user=self.ctx.user, config_id=config.pk, request_text=data["request_text"]
-            )
+            new = self.run_for_request(data, "run.plan")
         return self.run_detail(new, status.HTTP_201_CREATED)
 
 
@@ -281,9 +281,9 @@ class ArtifactDownloadView(ArtifactScopeMixin, TenantAPIView):
 # --- audit -----------------------------------------------------------------------------------------
 
 
-def _filtered(filterset_class, request, queryset):
+def _filtered(filterset_class, view: TenantAPIView, queryset):
     """Apply the audit page's filterset; its form errors become a 400 naming each parameter."""
-    filterset = filterset_class(request.query_params, queryset=queryset, request=request)
+    filterset = filterset_class(view.request.query_params, queryset=queryset, request=view.ctx)
     if not filterset.is_valid():
         raise drf.ValidationError({k: [str(e) for e in v] for k, v in filterset.errors.items()})
     return filterset
@@ -328,7 +328,7 @@ class AuditEventListView(AuditScopeMixin, TenantAPIView):
         parameters=AUDIT_EVENT_FILTERS,
     )
     def get(self, request):
-        events = _filtered(AuditEventFilterSet, request, self.scope()).qs
+        events = _filtered(AuditEventFilterSet, self, self.scope()).qs
         return self.paginated(rows.audit_event_values(events), rows=rows.audit_event_rows)
 
 
@@ -343,7 +343,7 @@ class AuditRunListView(AuditScopeMixin, TenantAPIView):
     )
     def get(self, request):
         runs = selectors.audit_runs_for_user(self.ctx.user, tenant=self.ctx.tenant)
-        runs = _filtered(RunFilterSet, request, runs).qs
+        runs = _filtered(RunFilterSet, self, runs).qs
         return self.paginated(rows.run_values(runs), rows=rows.run_rows)
 
 
@@ -378,13 +378,13 @@ class AuditExportView(AuditScopeMixin, TenantAPIView):
             raise drf.ValidationError({"scope": ["Use runs or events."]})
         if scope == "runs":
             base = selectors.audit_runs_for_user(self.ctx.user, tenant=self.ctx.tenant, action="audit.export")
-            filterset = _filtered(RunFilterSet, request, base)
+            filterset = _filtered(RunFilterSet, self, base)
             body = exports.runs_csv(filterset.qs, absolute=request.build_absolute_uri)
         else:
             base = selectors.audit_events_for_user(
                 self.ctx.user, tenant=self.ctx.tenant, action="audit.export"
             )
-            filterset = _filtered(AuditEventFilterSet, request, base)
+            filterset = _filtered(AuditEventFilterSet, self, base)
             body = exports.events_csv(filterset.qs)
         audit_record(  # the same event as the page's export, before the first byte leaves
             tenant=self.ctx.tenant,

@@ -99,7 +99,7 @@ def test_event_rows_redact_and_keep_chain_fields(own):
 def test_free_text_is_redacted_in_batches(own, monkeypatch):
     from iac.redaction import MASK, register_secret
 
-    monkeypatch.setattr(exports, "REDACT_BATCH", 2)
+    monkeypatch.setattr(exports, "BLOCK_ROWS", 2)  # redaction runs per column of each block
     register_secret("sekrit-value-for-export-test")
     for n in range(3):
         audit_record(
@@ -108,6 +108,43 @@ def test_free_text_is_redacted_in_batches(own, monkeypatch):
     rows = parse(exports.events_csv(audit_events_for_user(own.user("viewer")).filter(action="note")))
     assert [r["summary"] for r in rows] == [f"{n} token {MASK}" for n in (2, 1, 0)]
     assert exports.redact_many(["a\x00b", "c"]) == ["a\x00b", "c"]  # a separator inside a cell: per-cell path
+
+
+@pytest.mark.parametrize(
+    "column,expected",
+    [
+        (("plain", "=1+1", None, "x"), ["plain", "'=1+1", "", "x"]),
+        (("a", "b\x00=c"), ["a", "b\x00=c"]),  # a NUL then a trigger inside a cell: not a cell start
+        (("\r", "@x", "+", "-"), ["'\r", "'@x", "'+", "'-"]),
+        ((1, -2, None, "-3"), [1, -2, "", "'-3"]),  # numbers pass, text that looks like one does not
+    ],
+)
+def test_neutralised_escapes_exactly_the_formula_cells(column, expected):
+    assert list(exports.neutralised(column)) == expected
+
+
+def test_neutralised_returns_a_clean_column_as_is():
+    column = ("a", "b", 1, None)
+    assert exports.neutralised(column) is column
+
+
+def test_event_export_across_blocks_escapes_and_empties(own, monkeypatch):
+    """Per-block column passes keep every row and cell in place: formula cells escaped wherever they fall,
+    an empty JSON object as an empty cell, a missing address as an empty cell."""
+    monkeypatch.setattr(exports, "BLOCK_ROWS", 2)
+    monkeypatch.setattr(exports, "CHUNK_SIZE", 3)
+    summaries = ["=HYPERLINK(x)", "ok", "@SUM(1)", "fine", "+1", "-"]
+    events = [audit_record(tenant=own.tenant, action="probe", summary=text) for text in summaries]
+    rows = parse(exports.events_csv(audit_events_for_user(own.user("viewer")).filter(action="probe")))
+    assert [r["event_id"] for r in rows] == [str(e.pk) for e in reversed(events)]
+    assert [r["summary"] for r in rows] == [exports.safe_cell(t) for t in reversed(summaries)]
+    assert all(r["data"] == "" and r["ip_address"] == "" for r in rows)
+    assert [r["timestamp"] for r in rows] == [e.created_at.isoformat() for e in reversed(events)]
+
+
+def test_empty_export_is_the_header_alone(own):
+    chunks = list(exports.events_csv(audit_events_for_user(own.user("viewer")).filter(action="nothing")))
+    assert b"".join(chunks).decode("utf-8-sig").splitlines() == [",".join(exports.EVENT_COLUMNS)]
 
 
 def test_asgi_pulls_blocks_lazily():

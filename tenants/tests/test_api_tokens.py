@@ -69,6 +69,18 @@ def test_authenticate_resolves_identity_and_touches_last_used(own):
     assert token.last_used_at == first_use
 
 
+def test_authenticate_is_one_query_once_last_used_is_fresh(own, other, django_assert_num_queries):
+    member = own.members[Role.OPERATOR]
+    Membership.objects.create(user=member.user, tenant=other.tenant, role=Role.ADMIN)  # must not leak in
+    _, raw = token_create(user=member.user, tenant=own.tenant, name="ci", role=Role.OPERATOR)
+    Membership.objects.filter(pk=member.pk).update(role=Role.VIEWER)
+    with django_assert_num_queries(2):  # the lookup, and the first use's last_used_at write
+        token_authenticate(raw)
+    with django_assert_num_queries(1):  # token, owner, tenant and the owner's role there, together
+        identity = token_authenticate(raw)
+    assert (identity.tenant, identity.role) == (own.tenant, Role.VIEWER)  # capped by *this* membership
+
+
 def test_effective_role_follows_a_demotion(own):
     member = own.members[Role.ADMIN]
     _, raw = token_create(user=member.user, tenant=own.tenant, name="ci", role=Role.ADMIN)
