@@ -54,7 +54,7 @@ test: venv tools assets system-packages
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest -n 2 --dist loadgroup  # browser tests share one stack on one worker
 
 lint: venv
 	$(BIN)/ruff check .

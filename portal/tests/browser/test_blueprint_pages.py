@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from portal.testing import services
 
-pytestmark = [pytest.mark.browser, pytest.mark.integration]
+pytestmark = [pytest.mark.xdist_group("browser"), pytest.mark.browser, pytest.mark.integration]
 
 DRAFT = """
 from django.contrib.auth import get_user_model

@@ -16,7 +16,12 @@ from playwright.sync_api import expect
 
 from .conftest import switch_config
 
-pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.terraform]
+pytestmark = [
+    pytest.mark.xdist_group("browser"),
+    pytest.mark.browser,
+    pytest.mark.integration,
+    pytest.mark.terraform,
+]
 
 SEED_REQUEST = "Create 3 t3.medium behind ALB in ap-south-1; max ₹1500/day"
 PIPELINE_TIMEOUT_MS = 600_000  # generate + every gate + terraform plan, or apply, on a busy machine

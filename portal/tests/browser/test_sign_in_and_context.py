@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from .conftest import new_page, switch_config, totp_code
 from .stack import demo_email, demo_password
 
-pytestmark = [pytest.mark.browser, pytest.mark.integration]
+pytestmark = [pytest.mark.xdist_group("browser"), pytest.mark.browser, pytest.mark.integration]
 
 
 def test_sign_in_needs_the_authenticator_code(browser, gantry_stack, shots):
