@@ -57,7 +57,14 @@ def _fast_password_hashing(settings):
 
 @pytest.fixture(autouse=True)
 def _locmem_cache(settings):
+    """An empty cache per test: locmem storage is per process, so without the clear a cached model parse
+    (or rate-limit counter) from one test would leak into the next."""
+    from django.core.cache import cache
+
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

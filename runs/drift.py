@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -37,6 +38,9 @@ S = RunStatus
 DEFAULT_INTERVAL_HOURS = {"prod": 6, "staging": 12, "dev": 24}
 # Runs whose apply leaves a stack as its spec describes (a destroy run's leaves nothing to check).
 SHAPING_KINDS = (RunKind.CHANGE, RunKind.RECONCILE, RunKind.DRIFT)
+# Runs whose apply changes real resources and so leaves provider-computed attributes to read back (a drift
+# run's apply is itself a refresh; a destroy leaves nothing).
+REFRESHED_AFTER_APPLY = (RunKind.CHANGE, RunKind.RECONCILE)
 
 
 def drift_interval(env: str) -> timedelta | None:
@@ -105,6 +109,44 @@ def drift_sweep(*, now: datetime | None = None) -> list[int]:
     if started:
         logger.info("drift sweep started %s check(s): %s", len(started), started)
     return started
+
+
+# --- right after an apply: read back what the apply itself caused ----------------------------------
+
+
+def state_refresh_after_apply(run: Run, workdir: Path, *, env: dict[str, str], on_line=None) -> dict:
+    """`terraform apply -refresh-only -auto-approve` right after a change's apply, while the run still
+    holds the workspace lock, so the state records what our own apply did to the real resources.
+
+    Why: some provider attributes only settle on a later read. The aws provider fills `aws_s3_bucket`'s
+    legacy inline attributes (versioning, server-side encryption, policy, lifecycle) from the separate
+    `aws_s3_bucket_*` resources, but only on refresh; without this, the first drift check after every apply
+    reports those as "changed outside Terraform" although Gantry changed them in this very apply.
+    Refreshing here, rather than ignoring those attributes in the drift comparison, keeps every attribute
+    under drift detection: a later edit of the bucket's versioning is still reported. The refresh writes
+    state only (no resource is touched) and is confined to the seconds right after the apply.
+
+    Returns the stage timing; a failed refresh is noted on the run and never fails the apply (the
+    resources are applied; the next drift check then shows the unsettled attributes)."""
+    from iac.terraform import TerraformRunner
+
+    from .services import run_note
+
+    started = timezone.now()
+    try:
+        runner = TerraformRunner(workdir, env=env, on_line=on_line)
+        result, _ = runner._run(  # the runner has no refresh-only apply of its own; `_run` handles the process
+            ["apply", "-refresh-only", "-auto-approve", "-input=false", "-no-color",
+             f"-lock-timeout={runner.lock_timeout}"]
+        )  # fmt: skip
+        ok, problem = bool(result.ok), result.message or "terraform apply -refresh-only failed"
+    except Exception as exc:  # the resources are applied whatever happens here
+        logger.exception("state refresh after the apply of run #%s failed", run.pk)
+        ok, problem = False, f"{type(exc).__name__}: {exc}"
+    if not ok:
+        run_note(run.pk, f"Applied, but the state refresh after the apply failed: {problem}"[:1000])
+    ms = int((timezone.now() - started).total_seconds() * 1000)
+    return {"status": "passed" if ok else "error", "started": started.isoformat(), "ms": ms}
 
 
 # --- what the drift run records ---------------------------------------------------------------------

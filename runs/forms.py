@@ -79,3 +79,23 @@ class ClarificationForm(forms.Form):
             if chosen:
                 answers[q["field"]] = chosen
         return answers
+
+
+class DestroyForm(forms.Form):
+    """Destroying a stack is confirmed by typing its name, so a stray click plans no destroy."""
+
+    confirm = forms.CharField(
+        max_length=200,
+        label="Type the stack name to confirm",
+        error_messages={"required": "Type the stack name to confirm."},
+    )
+
+    def __init__(self, *args, stack: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stack = stack
+
+    def clean_confirm(self):
+        typed = self.cleaned_data["confirm"].strip()
+        if typed != self.stack:
+            raise forms.ValidationError(f"Type {self.stack} exactly to confirm.")
+        return typed

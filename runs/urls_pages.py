@@ -13,6 +13,8 @@ urlpatterns = [
     path("runs/<int:pk>/discard", views.RunDiscardView.as_view(), name="run_discard"),
     path("runs/<int:pk>/replan", views.RunReplanView.as_view(), name="run_replan"),
     path("runs/<int:pk>/apply", views.RunRequestApplyView.as_view(), name="run_request_apply"),
+    path("runs/<int:pk>/destroy", views.RunDestroyView.as_view(), name="run_destroy"),
+    path("runs/<int:pk>/reconcile", views.RunReconcileView.as_view(), name="run_reconcile"),
     path("runs/<int:pk>/answer", views.RunAnswerView.as_view(), name="run_answer_clarification"),
     path(
         "runs/<int:pk>/force-unlock", views.WorkspaceForceUnlockView.as_view(), name="workspace_force_unlock"

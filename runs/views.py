@@ -14,21 +14,32 @@ from collections import OrderedDict
 from datetime import timedelta
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views import View
 
+from iac.redaction import MASK
 from portal.mixins import TenantMixin
 from tenants.roles import role_allows
 
 from . import artifacts, locks, selectors, services
 from .approvals import RunStale, run_approve, run_reject, warnings_to_acknowledge
-from .forms import ApproveForm, CancelForm, ClarificationForm, ForceUnlockForm, RejectForm, RunFilterForm
-from .models import ApprovalDecision, Artifact, ArtifactKind, GateResult, GateStatus, Run
+from .drift import SHAPING_KINDS, last_applied
+from .forms import (
+    ApproveForm,
+    CancelForm,
+    ClarificationForm,
+    DestroyForm,
+    ForceUnlockForm,
+    RejectForm,
+    RunFilterForm,
+)
+from .models import ApprovalDecision, Artifact, ArtifactKind, GateResult, GateStatus, Run, RunKind
 from .plan_diff import output_values, plan_diff
 from .states import AWAITING_PEOPLE, IN_FLIGHT, MAIN_LINE, IllegalTransition, RunStatus, label
 
@@ -203,6 +214,74 @@ def load_plan_diff(run: Run):
         return None, "The plan could not be read."
 
 
+def _shown(value) -> str:
+    """A drift value as the page shows it: text as is, structures as compact JSON."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+
+
+def drift_report(run: Run) -> dict | None:
+    """What a drift run found, ready to show: per resource, each attribute's recorded (state) and actual
+    value, already redacted by `drifted_resources` (masked values stay masked), and who changed it
+    according to CloudTrail. None for other kinds; {} while the check has not finished."""
+    if run.kind != RunKind.DRIFT:
+        return None
+    drift = (run.plan_summary or {}).get("drift")
+    if not isinstance(drift, dict):
+        return {}
+    resources = []
+    for resource in drift.get("resources") or []:
+        differences = [
+            {
+                "attribute": d.get("attribute", ""),
+                "recorded": _shown(d.get("before")),
+                "actual": _shown(d.get("after")),
+                "masked": MASK in _shown(d.get("before")) + _shown(d.get("after")),
+            }
+            for d in resource.get("differences") or []
+        ]
+        changed_by = [
+            {**e, "time": parse_datetime(e["time"]) if e.get("time") else None}
+            for e in resource.get("changed_by") or []
+        ]
+        resources.append({**resource, "differences": differences, "changed_by": changed_by})
+    return {
+        "resources": resources,
+        "cloudtrail": drift.get("cloudtrail") or {},
+        "since": parse_datetime(drift["since"]) if drift.get("since") else None,
+        "applied_run": drift.get("applied_run"),
+    }
+
+
+def stack_resources(run: Run) -> list[str]:
+    """The managed resources an applied run left in its stack, from its redacted plan's planned values
+    (the whole stack after that apply, not only what it changed)."""
+    artifact = artifacts.latest(run, ArtifactKind.PLAN_JSON_REDACTED)
+    if artifact is None:
+        return []
+    try:
+        plan = json.loads(artifacts.artifact_read(artifact))
+    except (artifacts.ArtifactIntegrityError, OSError, ValueError) as exc:
+        logger.warning("run #%s: plan JSON unreadable: %s", run.pk, exc)
+        return []
+    addresses: list[str] = []
+    modules = [((plan.get("planned_values") or {}).get("root_module")) or {}]
+    while modules:
+        module = modules.pop()
+        addresses += [r["address"] for r in module.get("resources") or [] if r.get("mode") == "managed"]
+        modules += module.get("child_modules") or []
+    return sorted(addresses)
+
+
+def is_destroyable(run: Run) -> bool:
+    """The stack's last applied run: the one whose page offers to destroy it (the service re-checks)."""
+    if run.status != S.APPLIED or run.kind not in SHAPING_KINDS or not run.spec:
+        return False
+    current = last_applied(run)
+    return current is not None and current.pk == run.pk
+
+
 class RunPageMixin(TenantMixin):
     def allowed(self, run: Run) -> dict[str, bool]:
         """What the user may do on this run, by role and config narrowing (not by state)."""
@@ -291,6 +370,11 @@ class RunPageMixin(TenantMixin):
             and run.status not in IN_FLIGHT
             and run.status not in (S.QUEUED, S.NEEDS_CLARIFICATION),
             "can_apply": allowed["run.apply"] and run.status == S.APPROVED and run.apply_requested_at is None,
+            "can_destroy": allowed["run.plan"] and is_destroyable(run),
+            "can_reconcile": allowed["run.plan"]
+            and run.kind == RunKind.DRIFT
+            and run.status == S.AWAITING_APPROVAL,
+            "drift": drift_report(run),
             "lock": lock,
             "can_unlock": lock is not None and allowed["workspace.force_unlock"],
             "busy": run.status in IN_FLIGHT,
@@ -350,6 +434,7 @@ class RunActionView(RunPageMixin, View):
 
     def post(self, request, pk: int):
         run = _scoped_run(self, pk)
+        self.authorize_run(run)
         form = self.make_form(run, request.POST)
         if not form.is_valid():
             return self.render_run(run, status=400, **{self.form_name: form})
@@ -369,6 +454,9 @@ class RunActionView(RunPageMixin, View):
             if isinstance(result, Run) and result.pk != run.pk:
                 return redirect("run_detail", pk=result.pk)
         return redirect("run_detail", pk=run.pk)
+
+    def authorize_run(self, run: Run) -> None:
+        """A check before the form is read; by default the service itself refuses (403)."""
 
     def make_form(self, run: Run, data):
         return self.form_class(data)
@@ -455,6 +543,58 @@ class RunAnswerView(RunActionView):
         if not answers:
             raise ValidationError("Answer at least one question.")
         return services.run_answer_clarification(user=self.request.user, run_id=run.pk, answers=answers)
+
+
+class RunDestroyView(RunActionView):
+    """GET: what destroying the stack removes, and a confirmation; POST: plans the destroy as a new run of
+    kind `destroy`, which goes through the gates and approvals like any change before anything is removed."""
+
+    form_name = "destroy_form"
+    success = "Destroy planned as a new run; nothing is removed until it is approved and applied."
+
+    def authorize_run(self, run: Run) -> None:
+        if not self.allowed(run)["run.plan"]:
+            raise PermissionDenied("Your role does not allow planning a destroy here.")
+
+    def get(self, request, pk: int):
+        run = _scoped_run(self, pk)
+        self.authorize_run(run)
+        if not is_destroyable(run):
+            messages.error(request, "Only the last applied run of a stack can destroy it.")
+            return redirect("run_detail", pk=run.pk)
+        return self.render_run(run)
+
+    def make_form(self, run, data):
+        return DestroyForm(data, stack=self.stack_name(run))
+
+    def perform(self, run, form):
+        return services.run_destroy_request(user=self.request.user, run_id=run.pk)
+
+    @staticmethod
+    def stack_name(run: Run) -> str:
+        return str((run.spec or {}).get("stack") or "stack")
+
+    def render_run(self, run: Run, *, status: int = 200, **forms):
+        """The confirmation page stands in for the run page, with the form's errors when it was refused."""
+        env = run.config.env
+        context = {
+            "run": run,
+            "stack": self.stack_name(run),
+            "resources": stack_resources(run),
+            "approvals_required": services.approvals_required_for(env),
+            "ticket_required": services.change_ticket_required(env),
+            "form": forms.get("destroy_form") or DestroyForm(stack=self.stack_name(run)),
+        }
+        return render(self.request, "runs/run_destroy_confirm.html", context, status=status)
+
+
+class RunReconcileView(RunActionView):
+    """From a drift run that found drift: plan the stack back to its code as a new run of kind `reconcile`."""
+
+    success = "Reconcile planned as a new run: it puts the resources back as the code says, once approved."
+
+    def perform(self, run, form):
+        return services.run_reconcile_request(user=self.request.user, run_id=run.pk)
 
 
 class WorkspaceForceUnlockView(RunActionView):

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from . import artifacts, locks
 from .apply import ApplyRefused, apply_begin
+from .drift import REFRESHED_AFTER_APPLY, state_refresh_after_apply
 from .models import ArtifactKind, GateResult, Run, RunKind
 from .services import (
     _create_run,
@@ -680,9 +681,15 @@ def _record_plan(
         fields["error"] = fields["error"] or message
         fields["error_category"] = fields["error_category"] or "terraform"
 
+    if to_status != S.AWAITING_APPROVAL:
+        # Only a plan waiting for approval can ever be applied: a blocked, failed or empty plan keeps its
+        # readable renderings (plan JSON, text, gate reports) but not the plan file or its hash.
+        fields["plan_sha256"] = ""
     # Artifacts first (storage is not transactional); their rows are removed again if the run moved on.
     try:
-        stored = _store_plan_artifacts(run, result, gates, workdir)
+        stored = _store_plan_artifacts(
+            run, result, gates, workdir, keep_plan_file=to_status == S.AWAITING_APPROVAL
+        )
     except Exception as exc:
         logger.exception("storing artifacts of run #%s failed", run.pk)
         to_status, path = S.FAILED, []
@@ -699,7 +706,9 @@ def _record_plan(
     return outcome
 
 
-def _store_plan_artifacts(run: Run, result, gates: list[dict], workdir: Path) -> list:
+def _store_plan_artifacts(
+    run: Run, result, gates: list[dict], workdir: Path, *, keep_plan_file: bool
+) -> list:
     stored = []
     if result.render is not None:
         archive = _source_archive(workdir, list(result.render.files))
@@ -708,7 +717,7 @@ def _store_plan_artifacts(run: Run, result, gates: list[dict], workdir: Path) ->
                 run=run, kind="source_archive", content=archive, filename="source.tar.gz"
             )
         )
-    if result.plan_file and Path(result.plan_file).is_file():
+    if keep_plan_file and result.plan_file and Path(result.plan_file).is_file():
         artifact = artifacts.artifact_store(run=run, kind="plan_file", content=Path(result.plan_file))
         if result.plan_sha256 and artifact.sha256 != result.plan_sha256:
             raise ValueError("the stored plan file does not match the planned sha256")
@@ -873,6 +882,10 @@ def run_apply(run_id: int, *, tenant_id: int | None = None) -> str:
                 on_line=log,
             )
             ok = bool(result.ok)
+            if ok and run.kind in REFRESHED_AFTER_APPLY:
+                # Still under the workspace lock: record what this apply caused (see the function).
+                env = pipeline.terraform_env(run.config.account, spec.region, run_id=run.pk)
+                timings["refresh"] = state_refresh_after_apply(run, workdir, env=env, on_line=log)
             if ok:
                 fields.update(_outputs_after_apply(run, pipeline, spec, workdir, timings))
         if not ok:

@@ -418,8 +418,9 @@ def test_another_tenants_admin_changes_only_their_own_tenant(own, other, client_
 
 SHARED_NET = {
     "name": "shared-net",
-    "summary": "A VPC over two zones with private subnets behind one NAT gateway.",
+    "summary": "A VPC over two zones behind one NAT gateway, its flow logs encrypted with its own key.",
     "modules": [
+        {"name": "logs_key", "module": "kms", "inputs": {"name": "shared-net-logs"}},
         {
             "name": "network",
             "module": "vpc",
@@ -428,9 +429,10 @@ SHARED_NET = {
                 "azs": ["ap-south-1a", "ap-south-1b"],
                 "enable_nat_gateway": True,
                 "single_nat_gateway": True,
-                "enable_flow_logs": False,
+                "enable_flow_logs": True,
             },
-        }
+            "refs": {"flow_logs_kms_key_arn": "logs_key.key_arn"},
+        },
     ],
 }
 GATES = ["safety", "fmt", "validate", "checkov_code", "opa", "checkov_plan", "cost"]

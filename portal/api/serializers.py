@@ -17,8 +17,11 @@ from rest_framework import serializers
 
 
 class CachedFieldsMixin:
-    """Build a serializer class's fields once per process; each instance gets its own deep copy (bound
-    to that instance), so per-request state (context, parent) is never shared."""
+    """Build a serializer class's fields once per process; each instance gets its own copies, bound to
+    it, so per-request state (context, parent) is never shared. A plain field is copied shallowly (binding
+    only assigns attributes; what it shares with the prototype, such as validators and choices, is only
+    read when rendering), a nested serializer deeply (it owns fields of its own). For response
+    serializers: input validation keeps DRF's own deep copies."""
 
     _fields_prototype: ClassVar[dict[type, dict]] = {}
 
@@ -27,7 +30,10 @@ class CachedFieldsMixin:
         prototype = CachedFieldsMixin._fields_prototype.get(cls)
         if prototype is None:
             prototype = CachedFieldsMixin._fields_prototype[cls] = super().get_fields()
-        return copy.deepcopy(prototype)
+        return {
+            name: copy.deepcopy(field) if isinstance(field, serializers.BaseSerializer) else copy.copy(field)
+            for name, field in prototype.items()
+        }
 
 
 class ReadModelSerializer(CachedFieldsMixin, serializers.ModelSerializer):

@@ -81,6 +81,20 @@ def test_prefetch_stays_correct_across_chunks(own, monkeypatch):
     assert all(f"T-{r['request_id']}" in r["approvals"] for r in rows)
 
 
+def test_run_rows_without_requester_or_related_rows(own):
+    """A run read as plain values: no requester, no approvals, gates or artifacts, no intent or estimate;
+    its request text is redacted and then guarded against formula injection."""
+    from iac.redaction import MASK, register_secret
+
+    register_secret("sekrit-run-request-value")
+    run = RunFactory(config=own.dev, requested_by=None, request_text="=open sekrit-run-request-value")
+    row = parse(exports.runs_csv(audit_runs_for_user(own.user("viewer"))))[0]
+    assert row["request_id"] == str(run.pk) and row["user"] == ""
+    assert row["request"] == f"'=open {MASK}"
+    assert row["approvals"] == row["gate_results"] == row["artifacts"] == row["intent"] == ""
+    assert row["cost_impact"] == "" and row["timestamp"] == run.created_at.isoformat(timespec="seconds")
+
+
 def test_event_rows_redact_and_keep_chain_fields(own):
     event = audit_record(
         tenant=own.tenant,
