@@ -9,6 +9,7 @@ does not mark sensitive.
 from __future__ import annotations
 
 import re
+import string
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -52,15 +53,24 @@ _ATTR_HINTS = ("password", "passwd", "secret", "token", "access_key", "api_key",
                "key_material", "kubeconfig")  # fmt: skip
 assert all(any(hint in name for hint in _ATTR_HINTS) for name in SENSITIVE_ATTRIBUTES)
 
-_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+# Each pattern with the literals one of which any match contains, looked for in the text (case-sensitive
+# patterns) or in its casefolded copy (case-insensitive ones): a substring search is far cheaper than a
+# regex pass, and most text (audit summaries, log lines) holds none of them, so most passes are skipped.
+_ATTRIBUTE = ("folded", _ATTR_HINTS)
+_PATTERNS: list[tuple[re.Pattern[str], str, tuple[str, tuple[str, ...]]]] = [
     # AWS access key ids (long-term AKIA, temporary ASIA, and the rarer prefixes).
-    (re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b"), MASK),
+    (
+        re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b"),
+        MASK,
+        ("text", ("AKIA", "ASIA", "ABIA", "ACCA")),
+    ),
     # Plan diffs: `attr = "old" -> "new"` (the old value is masked by the next pattern).
     (
         re.compile(
             rf"""(?i)(\b(?:{_ATTR_ALT})\b\s*=\s*(?:"(?:[^"\\\n]|\\.)*"|\S+)\s*->\s*)"(?:[^"\\\n]|\\.)+\""""
         ),
         rf'\1"{MASK}"',
+        _ATTRIBUTE,
     ),
     # `attr = "value"` / `"attr": "value"` / `attr: value` for sensitive attribute names.
     (
@@ -68,32 +78,55 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
             rf"""(?i)(["']?\b(?:{_ATTR_ALT})\b["']?\s*(?:=|:|=>)\s*)"(?!\(sensitive)([^"\\\n]|\\.)+\"""",
         ),
         rf'\1"{MASK}"',
+        _ATTRIBUTE,
     ),
     (
         re.compile(rf"""(?i)(\b(?:{_ATTR_ALT})\b\s*[=:]\s*)(?!["'(\s])([^\s,;"'&]{{4,}})"""),
         rf"\1{MASK}",
+        _ATTRIBUTE,
     ),
     # STS session tokens by their well-known prefixes, wherever they appear.
-    (re.compile(r"(?:FwoGZXIvYXdz|IQoJb3JpZ2lu|FQoGZXIvYXdz)[A-Za-z0-9/+=]{20,}"), MASK),
+    (
+        re.compile(r"(?:FwoGZXIvYXdz|IQoJb3JpZ2lu|FQoGZXIvYXdz)[A-Za-z0-9/+=]{20,}"),
+        MASK,
+        ("text", ("FwoGZXIvYXdz", "IQoJb3JpZ2lu", "FQoGZXIvYXdz")),
+    ),
     # Presigned URLs and request headers.
-    (re.compile(r"(?i)(X-Amz-Security-Token[=:]\s*)[^\s&\"']+"), rf"\1{MASK}"),
-    (re.compile(r"(?i)(X-Amz-Signature[=:]\s*)[0-9a-f]+"), rf"\1{MASK}"),
+    (
+        re.compile(r"(?i)(X-Amz-Security-Token[=:]\s*)[^\s&\"']+"),
+        rf"\1{MASK}",
+        ("folded", ("x-amz-security-token",)),
+    ),
+    (re.compile(r"(?i)(X-Amz-Signature[=:]\s*)[0-9a-f]+"), rf"\1{MASK}", ("folded", ("x-amz-signature",))),
     # Single-line PEM private keys (e.g. inside JSON strings with literal \n).
     (
         re.compile(r"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.*?-----END \1PRIVATE KEY-----", re.S),
         f"-----BEGIN PRIVATE KEY-----{MASK}-----END PRIVATE KEY-----",
+        ("text", ("PRIVATE KEY-----",)),
     ),
 ]
 
-_ATTRIBUTE_PATTERNS = frozenset(pattern for pattern, _ in _PATTERNS if _ATTR_ALT in pattern.pattern)
-
 # A bare 40-character secret access key: mixed case and digits, no hex-only strings (git/sha ids).
 _BARE_SECRET_RE = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+# Its cheap precondition: a run of 40 such characters, which shows as 40 x's once each is mapped to x.
+_BARE_SECRET_ALPHABET = str.maketrans(dict.fromkeys(string.ascii_letters + string.digits + "/+", "x"))
+_BARE_SECRET_RUN = "x" * 40
 _PEM_BEGIN_RE = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 _PEM_END_RE = re.compile(r"-----END [A-Z ]*PRIVATE KEY-----")
 
 # Shorter values would mask ordinary words in logs.
 MIN_REGISTERED_LENGTH = 4
+
+
+# What case-insensitive matching equates with an ASCII letter but casefolding does not turn into one:
+# dotless ı matches i, and İ folds to i plus a combining dot.
+_FOLD_FIXES = str.maketrans({"\u0131": "i", "\u0307": None})
+
+
+def _folded(text: str) -> str:
+    """The text casefolded so that every `(?i)` match of an ASCII word shows that word as a substring."""
+    folded = text.casefold()
+    return folded if folded.isascii() else folded.translate(_FOLD_FIXES)
 
 
 def strip_ansi(text: str) -> str:
@@ -140,13 +173,15 @@ class Redactor:
             if redactor._exact_re is not None:
                 text = redactor._exact_re.sub(MASK, text)
             redactor = redactor._parent
-        folded = text.casefold()
-        names_attribute = any(hint in folded for hint in _ATTR_HINTS)
-        for pattern, repl in _PATTERNS:
-            if names_attribute or pattern not in _ATTRIBUTE_PATTERNS:
+        folded = _folded(text)
+        for pattern, repl, (where, hints) in _PATTERNS:
+            # An earlier pass only ever writes MASK, which contains no hint: the copies stay good enough.
+            haystack = folded if where == "folded" else text
+            if any(hint in haystack for hint in hints):
                 text = pattern.sub(repl, text)
-        text = _BARE_SECRET_RE.sub(_mask_bare_secret, text)
-        if _PEM_BEGIN_RE.search(text) and not _PEM_END_RE.search(text):
+        if _BARE_SECRET_RUN in text.translate(_BARE_SECRET_ALPHABET):
+            text = _BARE_SECRET_RE.sub(_mask_bare_secret, text)
+        if "PRIVATE KEY-----" in text and _PEM_BEGIN_RE.search(text) and not _PEM_END_RE.search(text):
             # A key split across lines: redact from the marker on; the stream redactor handles the rest.
             text = text[: _PEM_BEGIN_RE.search(text).start()] + f"-----BEGIN PRIVATE KEY-----{MASK}"
         return text

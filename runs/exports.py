@@ -4,14 +4,12 @@ Rows are read as plain tuples through a server-side cursor (`.values_list().iter
 a run's approvals, gates and artifacts are fetched once per chunk, and the CSV is yielded one block of
 rows at a time, so a million-row export holds only one block in memory. Each block is processed a
 column at a time: free text goes through the redactor in one pass per column, every column through the
-CSV/formula-injection guard, and the rows are written with one `writerows`. That keeps the per-row
-Python work small enough for the >= 50,000 rows/s the audit export is held to (bench/audit_scale.py).
+CSV/formula-injection guard and the CSV encoding, and the rows are joined with `str.join`. That keeps the
+per-row Python work small enough for the >= 50,000 rows/s the audit export is held to (bench/audit_scale.py).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from collections import defaultdict
@@ -124,26 +122,54 @@ def iso_timestamps(column: Sequence[datetime | None]) -> list[str]:
 ColumnFormat = Callable[[Sequence], Sequence]
 
 
+# What makes the csv module (QUOTE_MINIMAL, the default dialect) quote a cell.
+_NEEDS_QUOTES = re.compile('[",\r\n]')
+
+
+def as_text(column: Sequence) -> Sequence[str]:
+    """The column's cells as the csv module writes them: NULL as empty, numbers through `str`."""
+    if set(map(type, column)) <= {str}:
+        return column
+    return ["" if cell is None else cell if cell.__class__ is str else str(cell) for cell in column]
+
+
+def csv_quoted(column: Sequence[str]) -> Sequence[str]:
+    """The column's cells CSV-encoded exactly as `csv.writer` does: a cell holding a comma, a quote or a
+    line break is wrapped in quotes with its quotes doubled. Most columns hold none, which one scan of
+    the joined column shows."""
+    needs_quotes = _NEEDS_QUOTES.search
+    if not needs_quotes("".join(column)):
+        return column
+    return ['"' + cell.replace('"', '""') + '"' if needs_quotes(cell) else cell for cell in column]
+
+
+def csv_block(columns: Sequence[Sequence]) -> str:
+    """Rows given column by column, as CSV text (CRLF line ends, like `csv.writer`). Encoding a column
+    at a time and joining rows with `str.join` is about three times faster than `csv.writer.writerows`,
+    which examines every character of every cell (a million-row export spends most of its time there).
+    A lone empty cell is quoted as the csv module does, so that the row is not read as blank."""
+    encoded = [csv_quoted(as_text(neutralised(column))) for column in columns]
+    lines = list(map(",".join, zip(*encoded, strict=True)))
+    if len(encoded) == 1:
+        lines = [line or '""' for line in lines]
+    return "\r\n".join(lines) + "\r\n" if lines else ""
+
+
 def csv_stream(
     header: list[str], chunks: Iterable[Sequence[Sequence]], formats: dict[int, ColumnFormat]
 ) -> Iterator[bytes]:
     """CSV bytes, one block per chunk of rows. Each chunk is handled a column at a time (`formats`, e.g.
-    redaction of free text, then the injection guard on every column) and written with one `writerows`
-    into a reused buffer: the per-row work left in Python is what `zip` and the csv module do in C."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    buffer.write(BOM)
-    writer.writerow(header)
+    redaction of free text, then the injection guard and the CSV encoding of every column): the per-row
+    work left in Python is what `zip` and `str.join` do in C."""
+    head = BOM + csv_block([[name] for name in header])
     for chunk in chunks:
         columns = list(zip(*chunk, strict=True))
         for index, format_column in formats.items():
             columns[index] = format_column(columns[index])
-        writer.writerows(zip(*map(neutralised, columns), strict=True))
-        yield buffer.getvalue().encode()
-        buffer.seek(0)
-        buffer.truncate()
-    if buffer.tell():  # no rows: the header alone
-        yield buffer.getvalue().encode()
+        yield (head + csv_block(columns)).encode()
+        head = ""
+    if head:  # no rows: the header alone
+        yield head.encode()
 
 
 def _iso(moment: datetime | None) -> str:
@@ -303,7 +329,34 @@ def event_chunks(events: QuerySet[AuditEvent]) -> Iterator[list[tuple]]:
             "hash",
         )
     )
-    return chunked(rows.iterator(chunk_size=CHUNK_SIZE), BLOCK_ROWS)
+    blocks = chunked(rows.iterator(chunk_size=CHUNK_SIZE), BLOCK_ROWS)
+    return read_ahead(blocks) if connections[events.db].vendor == "postgresql" else blocks
+
+
+def read_ahead(blocks: Iterator[list]) -> Iterator[list]:
+    """`blocks`, each next one read by a helper thread while the caller encodes the current one, so that
+    PostgreSQL (another process, so another core) produces rows while Python writes CSV: the export
+    then takes about the longer of the two instead of their sum.
+
+    The first block is read here, so the server-side cursor opens on the caller's connection (the one
+    that sees its transaction); the helper only pulls more rows from that cursor, never while the caller
+    reads (one pull in flight, the caller waits for it before the next). On close (a client that goes
+    away) the pull in flight is awaited before the cursor is closed, here."""
+    from concurrent.futures import ThreadPoolExecutor, wait
+
+    try:
+        block = next(blocks, None)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gantry-export") as helper:
+            while block is not None:
+                pending = helper.submit(next, blocks, None)
+                try:
+                    yield block
+                except GeneratorExit:
+                    wait([pending])  # the helper is done with the cursor before it is closed
+                    raise
+                block = pending.result()
+    finally:
+        blocks.close()
 
 
 def events_csv(events: QuerySet[AuditEvent]) -> Iterator[bytes]:
