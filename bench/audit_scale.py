@@ -19,7 +19,7 @@ fields spread over a year. Then, through the same code the views use (`runs.sele
   >= 50,000 rows/s and flat within 100 MB). Before that, the export's PostgreSQL-formatted timestamps
   are checked against Python's `datetime.isoformat()` for a sample of events.
 
-`--profile` also prints the export's cProfile (top functions by own time) for the events scope.
+`--profile events|runs` also prints that export's cProfile (top functions by own time).
 """
 
 from __future__ import annotations
@@ -173,6 +173,88 @@ def copy_runs(tenant, configs, users, count: int, rng: random.Random, start: dat
                 updated_at=created,
             )
             copy.write_row([f.get_db_prep_save(getattr(run, f.attname), connection) for f in fields])
+
+
+def copy_model_rows(model, instances) -> int:
+    """COPY model instances (every concrete field but the id) into the model's table."""
+    from django.db import connection
+
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    count = 0
+    with (
+        connection.cursor() as cursor,
+        cursor.connection.cursor().copy(f"COPY {model._meta.db_table} ({columns}) FROM STDIN") as copy,
+    ):
+        for instance in instances:
+            copy.write_row([f.get_db_prep_save(getattr(instance, f.attname), connection) for f in fields])
+            count += 1
+    return count
+
+
+GATES = ["safety", "fmt", "validate", "checkov_code", "opa", "checkov_plan", "cost"]
+PLANNED = {"applied", "no_changes", "awaiting_approval", "superseded", "expired", "rejected"}
+APPROVED = {"applied", "superseded"}
+ARTIFACT_KINDS = [
+    "source_archive",
+    "plan_file",
+    "plan_json_redacted",
+    "plan_text",
+    "gate_report",
+    "cost_report",
+]
+
+
+def copy_run_details(tenant, users, rng: random.Random) -> tuple[int, int, int]:
+    """What real runs carry and the runs export lists: seven gate results each (a blocked run's failing
+    gate with findings), one or two approvals on approved runs, six artifacts on planned ones."""
+    from runs.models import Approval, Artifact, GateResult, Run
+
+    approvers = [u for u in users if "approver" in u.username or "admin" in u.username]
+    runs = list(Run.objects.filter(tenant=tenant).values_list("pk", "status", "created_at", "config__env"))
+
+    def gates():
+        for pk, status, _created, _env in runs:
+            failing = rng.choice(GATES[2:]) if status == "blocked" else None
+            for order, name in enumerate(GATES):
+                findings = (
+                    [{"rule": f"CKV_AWS_{rng.randint(1, 300)}", "address": "module.stack.aws_s3_bucket.this",
+                      "message": "a finding", "severity": "HIGH"} for _ in range(rng.randint(1, 4))]
+                    if name == failing else []
+                )  # fmt: skip
+                yield GateResult(
+                    tenant=tenant, run_id=pk, name=name, status="fail" if findings else "pass",
+                    summary=f"{name}: {len(findings)} finding(s)", findings=findings,
+                    duration_ms=rng.randint(5, 20_000), order=order,
+                )  # fmt: skip
+
+    def approvals():
+        for pk, status, created, env in runs:
+            if status not in APPROVED and status != "rejected":
+                continue
+            for n in range(2 if env == "prod" else 1):
+                yield Approval(
+                    tenant=tenant, run_id=pk, approver=approvers[n % len(approvers)],
+                    decision="reject" if status == "rejected" else "approve",
+                    change_ticket=f"CHG-{pk}" if env == "prod" else "", plan_sha256=f"{pk:064x}",
+                    config_version=1, acknowledged_warnings=["opa:public:0"] if rng.random() < 0.1 else [],
+                    created_at=created + timedelta(minutes=30 + n),
+                )  # fmt: skip
+
+    def artifacts():
+        for pk, status, created, _ in runs:
+            if status in PLANNED:
+                for kind in ARTIFACT_KINDS:
+                    yield Artifact(
+                        tenant=tenant, run_id=pk, kind=kind, key=f"tenants/{tenant.pk}/runs/{pk}/{kind}",
+                        sha256=f"{pk:064x}", size=rng.randint(500, 90_000), created_at=created,
+                    )  # fmt: skip
+
+    return (
+        copy_model_rows(GateResult, gates()),
+        copy_model_rows(Approval, approvals()),
+        copy_model_rows(Artifact, artifacts()),
+    )
 
 
 def copy_events(
@@ -334,13 +416,13 @@ def percentile(values: list[float], q: int) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
-def profile_export(user, tenant, top: int = 15) -> None:
-    """The events export once more under cProfile: where the per-row time goes."""
+def profile_export(user, tenant, scope: str, top: int = 15) -> None:
+    """One export once more under cProfile: where the per-row time goes."""
     import cProfile
     import pstats
 
     profiler = cProfile.Profile()
-    profiler.runcall(measure_export, user, tenant, "events")
+    profiler.runcall(measure_export, user, tenant, scope)
     pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(top)
 
 
@@ -373,7 +455,9 @@ def main() -> int:
     parser.add_argument("--events", type=int, help="audit events to seed (default 1,000,000)")
     parser.add_argument("--runs", type=int, help="runs to seed (default 100,000)")
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds per filter")
-    parser.add_argument("--profile", action="store_true", help="also cProfile the events export")
+    parser.add_argument(
+        "--profile", choices=["events", "runs"], help="also cProfile the export of that scope"
+    )
     args = parser.parse_args()
     events = args.events or (50_000 if args.quick else 1_000_000)
     runs = args.runs or (5_000 if args.quick else 100_000)
@@ -407,12 +491,16 @@ def main() -> int:
         start = timezone.now() - timedelta(seconds=span)
         t0 = time.perf_counter()
         copy_runs(tenant, configs, users, runs, rng, start, span)
+        gate_rows, approval_rows, artifact_rows = copy_run_details(tenant, users, rng)
         t1 = time.perf_counter()
         copy_events(tenant, users, configs, events, rng, start, span, runs)
         t2 = time.perf_counter()
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
-        print(f"Seeded {runs:,} runs in {t1 - t0:.1f}s and {events:,} audit events in {t2 - t1:.1f}s (COPY)")
+        print(
+            f"Seeded {runs:,} runs ({gate_rows:,} gate results, {approval_rows:,} approvals, "
+            f"{artifact_rows:,} artifacts) in {t1 - t0:.1f}s and {events:,} audit events in {t2 - t1:.1f}s (COPY)"
+        )
 
         from runs.audit import chain_key, verify_chain
 
@@ -457,8 +545,8 @@ def main() -> int:
             "own cost (PostgreSQL's share runs in its own process)."
         )
         if args.profile:
-            print("\ncProfile of the events export (wall-clock times under the profiler)")
-            profile_export(viewer, tenant)
+            print(f"\ncProfile of the {args.profile} export (wall-clock times under the profiler)")
+            profile_export(viewer, tenant, args.profile)
         connection.close()
     return 0
 
