@@ -47,6 +47,23 @@ def event_digest(event: AuditEvent) -> str:
     return hashlib.sha256(f"{event.prev_hash}:{canonical}".encode()).hexdigest()
 
 
+def event_scope(target: models.Model | None) -> tuple[int | None, int | None]:
+    """(run id, config id) an event about `target` belongs to: a run, a row of a run (approval,
+    artifact, gate result, lock), or a config."""
+    from tenants.models import Config
+
+    from .models import Run
+
+    if isinstance(target, Run):
+        return target.pk, target.config_id
+    if isinstance(target, Config):
+        return None, target.pk
+    run_id = getattr(target, "run_id", None)
+    if run_id is None:
+        return None, None
+    return run_id, Run.objects.filter(pk=run_id).values_list("config_id", flat=True).first()
+
+
 def audit_record(
     *,
     tenant,
@@ -59,6 +76,7 @@ def audit_record(
     """Append one event to the tenant's chain, inside the caller's transaction when there is one."""
     ctx = request_context.current()
     chain = chain_key(tenant)
+    run_id, config_id = event_scope(target)
     with transaction.atomic():
         AuditChainHead.objects.get_or_create(chain=chain)
         head = AuditChainHead.objects.select_for_update().get(chain=chain)
@@ -77,6 +95,8 @@ def audit_record(
             request_id=ctx.request_id,
             ip_address=ctx.ip_address,
             prev_hash=head.last_hash,
+            run_id=run_id,
+            config_id=config_id,
         )
         event.hash = event_digest(event)
         event.save(force_insert=True)

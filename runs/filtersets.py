@@ -18,8 +18,7 @@ from datetime import date, datetime, time, timedelta
 import django_filters
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db.models import CharField, Exists, OuterRef, Q, QuerySet
-from django.db.models.functions import Cast
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from tenants.models import AwsAccount, Config
@@ -28,7 +27,6 @@ from .models import AuditEvent, Run, RunKind
 from .states import RunStatus
 
 AUDIT_ACTION = "audit.view"
-RUN_OBJECT_TYPE = Run._meta.label_lower  # "runs.run": what audit_record stores for events about a run
 ACTION_PATTERN = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?$")
 RUN_ID_PATTERN = re.compile(r"^#?(\d{1,12})$")
 ACTION_INPUT = forms.TextInput(attrs={"list": "audit-actions", "placeholder": "run.approval.*"})
@@ -195,12 +193,7 @@ class RunFilterSet(AuditFilterSet):
 
     def filter_action(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         """Runs with at least one audit event of that action (approved, overridden, exported…)."""
-        events = AuditEvent.objects.filter(
-            action_q(value),
-            tenant_id=OuterRef("tenant_id"),
-            object_type=RUN_OBJECT_TYPE,
-            object_id=Cast(OuterRef("pk"), output_field=CharField()),
-        )
+        events = AuditEvent.objects.filter(action_q(value), run_id=OuterRef("pk"))
         return queryset.filter(Exists(events))
 
     def filter_text(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
@@ -213,10 +206,6 @@ class RunFilterSet(AuditFilterSet):
         if match:
             return queryset.filter(pk=int(match.group(1)))
         return queryset.filter(request_text__icontains=value)
-
-
-def _run_ids_as_text(runs: QuerySet[Run]) -> QuerySet:
-    return runs.annotate(id_text=Cast("pk", output_field=CharField())).values("id_text")
 
 
 class AuditEventFilterSet(AuditFilterSet):
@@ -264,23 +253,19 @@ class AuditEventFilterSet(AuditFilterSet):
             "q",
         ]
 
-    # Events about a run are linked by (object_type, object_id); config, account and agent narrow to the
-    # events of matching runs plus the events about the config or account itself.
-
-    def _about(self, queryset: QuerySet, runs: QuerySet[Run], own: Q | None = None) -> QuerySet:
-        about_runs = Q(object_type=RUN_OBJECT_TYPE, object_id__in=_run_ids_as_text(runs))
-        return queryset.filter(about_runs | own if own is not None else about_runs)
+    # An event knows the run and config it is about (`runs.audit.event_scope`: a run, a row of a run,
+    # or a config), so these filters are indexed lookups: a config's events are those of its runs and
+    # about itself; an account's, those of its configs and about itself; an agent's, those of its runs.
 
     def filter_config(self, queryset: QuerySet, name: str, value: Config) -> QuerySet:
-        own = Q(object_type=Config._meta.label_lower, object_id=str(value.pk))
-        return self._about(queryset, Run.objects.filter(config=value), own)
+        return queryset.filter(config=value)
 
     def filter_account(self, queryset: QuerySet, name: str, value: AwsAccount) -> QuerySet:
         own = Q(object_type=AwsAccount._meta.label_lower, object_id=str(value.pk))
-        return self._about(queryset, Run.objects.filter(config__account=value), own)
+        return queryset.filter(Q(config__account=value) | own)
 
     def filter_agent(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return self._about(queryset, Run.objects.filter(agent=value))
+        return queryset.filter(run__agent=value)
 
     def filter_status(self, queryset: QuerySet, name: str, value: list[str]) -> QuerySet:
         """Transitions into the status: `runs.services.transition` records them as `run.<status>`."""
@@ -292,14 +277,14 @@ class AuditEventFilterSet(AuditFilterSet):
         return queryset.filter(action_q(value))
 
     def filter_text(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        """`#123` finds the events about run 123; anything else the summary, the actor or the request id.
+        """`#123` finds the events about run 123 (and its approvals, artifacts…); anything else the summary, the actor or the request id.
         Each branch has an index (trigram on PostgreSQL for the two texts), so the OR stays indexable."""
         value = value.strip()
         if not value:
             return queryset
         match = RUN_ID_PATTERN.match(value)
         if match:
-            return queryset.filter(object_type=RUN_OBJECT_TYPE, object_id=match.group(1))
+            return queryset.filter(run_id=int(match.group(1)))
         return queryset.filter(
             Q(summary__icontains=value) | Q(actor_label__icontains=value) | Q(request_id=value)
         )

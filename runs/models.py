@@ -48,6 +48,22 @@ class AuditEvent(models.Model):
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     prev_hash = models.CharField(max_length=64, editable=False)
     hash = models.CharField(max_length=64, editable=False, unique=True)
+    # Which run and config the event is about (derived from the target when it is written: a run, a row
+    # of a run, or a config), so the audit search filters by config, account and agent with an index
+    # instead of matching object ids as text. Lookup columns, not content: outside the hash, and never
+    # constrained, since the log outlives what it describes.
+    run = models.ForeignKey(
+        "Run", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    config = models.ForeignKey(
+        Config,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,  # audit_tenant_config serves it
+        related_name="+",
+    )
 
     objects = TenantScopedQuerySet.as_manager()
 
@@ -58,6 +74,7 @@ class AuditEvent(models.Model):
             models.Index(fields=["tenant", "-created_at"], name="audit_tenant_recent"),
             models.Index(fields=["tenant", "action", "-created_at"], name="audit_tenant_action"),
             models.Index(fields=["object_type", "object_id"], name="audit_object"),
+            models.Index(fields=["tenant", "config", "-created_at"], name="audit_tenant_config"),
         ]
 
     def __str__(self) -> str:
@@ -159,6 +176,8 @@ class Run(models.Model):
             models.Index(fields=["tenant", "-created_at"], name="run_tenant_recent"),
             models.Index(fields=["tenant", "status", "-created_at"], name="run_tenant_status"),
             models.Index(fields=["tenant", "config", "-created_at"], name="run_tenant_config"),
+            # The audit search's agent filter: the ids of an agent's runs, read from the index alone.
+            models.Index(fields=["agent", "id"], name="run_agent_ids"),
             models.Index(fields=["status", "heartbeat_at"], name="run_status_heartbeat"),
         ]
 

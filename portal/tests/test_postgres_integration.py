@@ -277,3 +277,56 @@ def test_the_postgresql_export_reads_ahead_and_matches_the_csv_module(seeded):
         "same": True, "rows": 60, "masked": False, "open_cursors": 0, "after_close": 60,
         "same_runs": True, "runs": 20, "cells": 13,
     }  # fmt: skip
+
+
+SCOPED = """
+from django.contrib.auth import get_user_model
+from runs.audit import audit_record
+from runs.models import Approval, Artifact, AuditEvent, Run
+from tenants.models import AwsAccount, Config, Tenant
+
+tenant = Tenant.objects.create(name="Scope Corp", slug="scope-corp")
+account = AwsAccount.objects.create(tenant=tenant, name="sandbox", account_id="123456789012")
+config = Config.objects.create(tenant=tenant, account=account, name="dev", workspace="scope-dev")
+approver = get_user_model().objects.create_user(username="scope-approver", email="approver@scope.test")
+run = Run.objects.create(tenant=tenant, config=config, request_text="x", workspace_key="scope:dev")
+approval = Approval.objects.create(tenant=tenant, run=run, approver=approver, decision="approve",
+                                   plan_sha256="a" * 64, config_version=1)
+artifact = Artifact.objects.create(tenant=tenant, run=run, kind="plan_file", key="k/scope", sha256="0" * 64, size=1)
+for target in (run, approval, artifact, config, account, None):
+    audit_record(tenant=tenant, action="scope.test", target=target)
+emit({"tenant": tenant.pk})
+"""
+
+READ_SCOPE = """
+from runs.models import AuditEvent
+emit(sorted([e.object_type, e.run_id, e.config_id] for e in AuditEvent.objects.filter(action="scope.test")))
+"""
+
+
+def test_the_scope_migration_fills_existing_events_and_keeps_the_log_append_only(
+    postgres_dsn, migrated_postgres_template, tmp_path
+):
+    """Events written before the run/config columns existed get them from their targets: migrate back
+    past 0006 (the columns go), forward again (the backfill sets the trigger aside for its own UPDATEs
+    only), and the values equal what `audit_record` writes; the chain still verifies and the trigger
+    refuses updates again."""
+    dsn = services.create_database(postgres_dsn, template=migrated_postgres_template)
+    env = {"DATABASE_URL": dsn, "GANTRY_VAR_DIR": str(tmp_path / "var")}
+    try:
+        tenant = services.manage_shell(SCOPED, env)["tenant"]
+        written = services.manage_shell(READ_SCOPE, env)
+        assert sum(1 for _, run_id, _ in written if run_id) == 3  # the run, its approval and artifact
+        assert sum(1 for _, _, config_id in written if config_id) == 4  # and the config itself
+        services.run_manage(["migrate", "runs", "0005", "--noinput"], env)
+        services.run_manage(["migrate", "--noinput"], env)
+        assert services.manage_shell(READ_SCOPE, env) == written
+        verified = services.run_manage(["verify_audit", "--chain", str(tenant)], env, check=False)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        with (
+            psycopg.connect(dsn, autocommit=True) as conn,
+            pytest.raises(psycopg.errors.InsufficientPrivilege),
+        ):
+            conn.execute("UPDATE runs_auditevent SET run_id = NULL")
+    finally:
+        services.drop_database(postgres_dsn, dsn.rsplit("/", 1)[1])

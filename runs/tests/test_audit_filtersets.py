@@ -134,3 +134,38 @@ def test_events_filtered(own, other, runs):
     assert event_ids(viewer, own, user=viewer.pk) == [c.pk]
     assert event_ids(viewer, own, q="APPLIED IT") == [a.pk]
     assert event_ids(viewer, own, q=f"#{dev.pk}") == [a.pk]
+
+
+def test_events_about_a_runs_rows_belong_to_its_run_and_config(own, runs):
+    """An approval's or artifact's event carries its run and config, so the config, account, agent and
+    `#id` filters find it with the run's own events; the account's own events too, another config's not."""
+    from runs.audit import event_scope
+    from runs.models import Approval, Artifact
+
+    dev, prod, _ = runs
+    admin = own.user("admin")
+    approval = Approval.objects.create(
+        tenant=own.tenant, run=prod, approver=own.user("approver"), decision="approve",
+        plan_sha256="a" * 64, config_version=1,
+    )  # fmt: skip
+    artifact = Artifact.objects.create(
+        tenant=own.tenant, run=prod, kind="plan_file", key="k/1", sha256="0", size=1
+    )
+    assert event_scope(approval) == event_scope(artifact) == event_scope(prod) == (prod.pk, own.prod.pk)
+    assert event_scope(own.prod) == (None, own.prod.pk) and event_scope(admin) == event_scope(None) == (
+        None,
+        None,
+    )
+    approved = audit_record(tenant=own.tenant, action="run.approval.approve", actor=admin, target=approval)
+    downloaded = audit_record(tenant=own.tenant, action="artifact.downloaded", actor=admin, target=artifact)
+    about_dev = audit_record(tenant=own.tenant, action="run.applied", actor=admin, target=dev)
+    about_account = audit_record(tenant=own.tenant, action="account.updated", actor=admin, target=own.account)
+    viewer = own.user("viewer")
+    assert event_ids(viewer, own, config=own.prod.pk) == [downloaded.pk, approved.pk]
+    assert event_ids(viewer, own, agent="cost") == [downloaded.pk, approved.pk]
+    assert event_ids(viewer, own, q=f"#{prod.pk}") == [downloaded.pk, approved.pk]
+    assert event_ids(viewer, own, account=own.account.pk) == [
+        about_account.pk, about_dev.pk, downloaded.pk, approved.pk,
+    ]  # fmt: skip
+    # and the runs filter by action sees the events about the run's rows
+    assert run_ids(viewer, own, action="artifact.downloaded") == [prod.pk]
