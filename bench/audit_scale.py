@@ -69,6 +69,12 @@ WORDS = [
     "reports",
     "archive",
 ]
+SAMPLE_REQUESTS = [
+    "Create 3 t3.medium behind ALB in ap-south-1; max ₹1500/day",
+    "Create a private S3 bucket feedback-raw in eu-central-1 with versioning",
+    "Create a Multi-AZ postgres db.t3.medium with 100 GB in Mumbai",
+    "Create an EKS cluster with 3 nodes in us-east-1",
+]
 STATUSES = [("applied", 40), ("no_changes", 10), ("blocked", 8), ("failed", 7), ("rejected", 5),
             ("awaiting_approval", 10), ("cancelled", 5), ("expired", 5), ("superseded", 10)]  # fmt: skip
 
@@ -148,6 +154,10 @@ def copy_runs(tenant, configs, users, count: int, rng: random.Random, start: dat
     fields = [f for f in Run._meta.concrete_fields if not f.primary_key]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     keys = {c.pk: workspace_key_for(c) for c in configs}
+    # Intents as the offline parser writes them (about 1 KB of JSON each), which the runs export lists.
+    from agents.offline_parser import parse
+
+    intents = [parse(text).to_dict() for text in SAMPLE_REQUESTS]
     operators = [u for u in users if "operator" in u.username or "admin" in u.username]
     with (
         connection.cursor() as cursor,
@@ -165,6 +175,7 @@ def copy_runs(tenant, configs, users, count: int, rng: random.Random, start: dat
                 config=config,
                 requested_by=rng.choice(operators),
                 request_text=f"create {rng.choice(WORDS)} {rng.choice(WORDS)} for team {i % 97}",
+                intent=intents[i % len(intents)],
                 agent=rng.choice(["infra", "infra", "infra", "cost", "security"]),
                 workspace_key=keys[config.pk],
                 status=status,

@@ -184,6 +184,7 @@ def test_concurrent_writers_never_fork_the_chain(seeded, tmp_path):
 EXPORT = """
 import csv
 import io
+import json
 
 from django.db import connection
 
@@ -236,7 +237,8 @@ config = Config.objects.create(tenant=tenant, account=account, name="dev", works
 approver = get_user_model().objects.create_user(username="approver", email="approver@export.test")
 for i in range(20):
     run = Run.objects.create(tenant=tenant, config=config, request_text=texts[i % len(texts)],
-                             workspace_key="export:dev", status="applied", intent={"i": i} if i % 2 else {})
+                             workspace_key="export:dev", status="applied",
+                             intent={"region": "ap-south-1", "i": i, "budget": {"currency": "INR"}} if i % 2 else {})
     for order, name in enumerate(["safety", "opa"][: i % 3]):
         GateResult.objects.create(tenant=tenant, run=run, name=name, status="pass", order=order,
                                   findings=[{"n": n} for n in range(i % 4)] if i != 7 else {"odd": "object"})
@@ -256,12 +258,24 @@ for run in runs:
         + (f" ticket {a.change_ticket}" if a.change_ticket else "")
         + (f" acknowledged {len(a.acknowledged_warnings)} warning(s)" if a.acknowledged_warnings else "")
         + (" (voided)" if a.voided_at else "") for a in run.approvals.order_by("created_at", "id"))
-    artifacts = " ".join(f"{a.kind}=/artifacts/{a.pk}/download" for a in run.artifacts.order_by("kind", "id"))
+    artifacts = " ".join(f"{a.kind}=https://gantry.example/artifacts/{a.pk}/download" for a in run.artifacts.order_by("kind", "id"))
     expected_runs.append((gates, approvals, artifacts))
-produced_runs = list(csv.DictReader(io.StringIO(b"".join(exports.runs_csv(runs)).decode("utf-8-sig"))))
+absolute = "https://gantry.example{}".format
+
+
+def without_intent(text):  # the file as rows, the intent read as JSON (jsonb's key order vs sorted keys)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    return [{**row, "intent": json.loads(row["intent"] or "{}")} for row in rows]
+
+
+in_sql = b"".join(exports.runs_csv(runs, absolute=absolute)).decode("utf-8-sig")
+in_python = b"".join(exports.runs_csv(runs, absolute=absolute, in_sql=False)).decode("utf-8-sig")
+produced_runs = list(csv.DictReader(io.StringIO(in_sql)))
 same_runs = [(r["gate_results"], r["approvals"], r["artifacts"]) for r in produced_runs] == expected_runs[1:]
 emit({"same": produced == expected.getvalue(), "rows": produced.count("#"), "masked": "pg-export-secret" in produced,
       "open_cursors": open_cursors, "after_close": events.count(), "same_runs": same_runs,
+      "both_ways": without_intent(in_sql) == without_intent(in_python),
+      "intents": [json.loads(r["intent"] or "{}") for r in produced_runs] == [r.intent for r in runs],
       "runs": len(produced_runs), "cells": sum(bool(r["approvals"]) and bool(r["gate_results"]) for r in produced_runs)})
 """
 
@@ -270,12 +284,12 @@ def test_the_postgresql_export_reads_ahead_and_matches_the_csv_module(seeded):
     """On PostgreSQL the events export formats timestamps in SQL and reads each next block in a helper
     thread: the file is byte for byte what the csv module writes from the model instances, redacted and
     guarded, and a stream closed half-way leaves no cursor behind. The runs export's approvals, gates and
-    artifacts cells (fetched per block with `= ANY(array)`, counted with jsonb_array_length) are what
-    the model instances say."""
+    artifacts cells are what the model instances say, and the file PostgreSQL writes them in
+    (`runs.export_cells_sql`) is byte for byte the one the related rows joined in Python give."""
     result = services.manage_shell(EXPORT, seeded["env"])
     assert result == {
         "same": True, "rows": 60, "masked": False, "open_cursors": 0, "after_close": 60,
-        "same_runs": True, "runs": 20, "cells": 13,
+        "same_runs": True, "both_ways": True, "intents": True, "runs": 20, "cells": 13,
     }  # fmt: skip
 
 
