@@ -669,6 +669,15 @@ class TerraformRunner:
         result.plan_sha256 = plan_sha
         return result
 
+    def refresh_state(self) -> TerraformResult:
+        """`terraform apply -refresh-only -auto-approve`: read the real resources back into the state.
+        It changes no resource, only what the state records of them, so it needs no reviewed plan."""
+        result, _ = self._run(
+            ["apply", "-refresh-only", "-auto-approve", "-input=false", "-no-color",
+             f"-lock-timeout={self.lock_timeout}"]
+        )  # fmt: skip
+        return result
+
 
 def _which(binary: str) -> str:
     if os.sep in binary:

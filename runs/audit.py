@@ -61,6 +61,10 @@ def event_scope(target: models.Model | None) -> tuple[int | None, int | None]:
     run_id = getattr(target, "run_id", None)
     if run_id is None:
         return None, None
+    run = target._meta.get_field("run").get_cached_value(target, default=None)
+    if run is not None:  # the service that writes the event has usually loaded the run already
+        return run_id, run.config_id
+    # The target's own run, so the same tenant: no scoping to apply, only its config to read.
     return run_id, Run.objects.filter(pk=run_id).values_list("config_id", flat=True).first()
 
 

@@ -134,11 +134,7 @@ def state_refresh_after_apply(run: Run, workdir: Path, *, env: dict[str, str], o
 
     started = timezone.now()
     try:
-        runner = TerraformRunner(workdir, env=env, on_line=on_line)
-        result, _ = runner._run(  # the runner has no refresh-only apply of its own; `_run` handles the process
-            ["apply", "-refresh-only", "-auto-approve", "-input=false", "-no-color",
-             f"-lock-timeout={runner.lock_timeout}"]
-        )  # fmt: skip
+        result = TerraformRunner(workdir, env=env, on_line=on_line).refresh_state()
         ok, problem = bool(result.ok), result.message or "terraform apply -refresh-only failed"
     except Exception as exc:  # the resources are applied whatever happens here
         logger.exception("state refresh after the apply of run #%s failed", run.pk)

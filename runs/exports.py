@@ -22,7 +22,7 @@ from itertools import islice
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.db import connections
-from django.db.models import Expression, F, Func, IntegerField, Lookup, QuerySet, TextField, Value
+from django.db.models import Expression, F, Func, QuerySet, TextField, Value
 from django.db.models.functions import Cast, NullIf
 from django.http import StreamingHttpResponse
 from django.urls import NoReverseMatch, reverse
@@ -30,6 +30,8 @@ from django.urls import NoReverseMatch, reverse
 from iac.pricing.money import fmt
 from iac.redaction import redact
 
+from . import export_cells_sql as cells
+from .export_cells_sql import JsonArrayLength
 from .models import Approval, Artifact, AuditEvent, GateResult, Run
 
 CHUNK_SIZE = 5000  # rows per round trip of the server-side cursor
@@ -205,35 +207,6 @@ def cost_impact(estimate: dict) -> str:
     return f"{fmt(abs(amount), currency)}/month {'added' if amount > 0 else 'removed'}"
 
 
-class JsonArrayLength(Func):
-    """The length of a JSON array column, counted by the database (`findings` can be long: decoding it
-    in Python only to count it was most of the gate rows' cost)."""
-
-    function = "json_array_length"  # SQLite: 0 for anything but an array
-    output_field = IntegerField()
-
-    def as_postgresql(self, compiler, connection, **extra):
-        template = "CASE WHEN jsonb_typeof(%(expressions)s) = 'array' THEN jsonb_array_length(%(expressions)s) ELSE 0 END"
-        return self.as_sql(compiler, connection, template=template, **extra)
-
-
-class AnyOf(Lookup):
-    """`column IN (ids)` for a block of run ids, as `column = ANY(array)` on PostgreSQL: one parameter
-    instead of thousands, each of which Django prepares and psycopg splits out of the SQL."""
-
-    lookup_name = "any_of"
-    prepare_rhs = False
-
-    def as_sql(self, compiler, connection):
-        lhs, params = self.process_lhs(compiler, connection)
-        ids = [int(pk) for pk in self.rhs]
-        if not ids:
-            return "1 = 0", []
-        if connection.vendor == "postgresql":
-            return f"{lhs} = ANY(%s::bigint[])", [*params, ids]
-        return f"{lhs} IN ({', '.join(['%s'] * len(ids))})", [*params, *ids]
-
-
 # A run's related rows as plain tuples, run id first, in the order they are listed in their cells.
 APPROVAL_CELL = (
     Approval.objects.order_by("created_at", "id")
@@ -277,20 +250,11 @@ RUN_FIELDS = ("id", "tenant__slug", "requested_by__email", "created_at", "config
               "intent", "agent", "status", "cost_estimate")  # fmt: skip
 
 
-def by_run(related: QuerySet, run_ids: list[int], *, raw: bool = False) -> defaultdict[int, list[tuple]]:
+def by_run(related: QuerySet, run_ids: list[int]) -> defaultdict[int, list[tuple]]:
     """`related` rows (tuples, run id first) of a block of runs, grouped by run id in the queryset's
-    order, without the run id: what prefetch_related does, without model instances.
-
-    `raw` reads the rows straight off a database cursor, skipping Django's per-row value converters:
-    for rows of integers and text only, which every database returns as Python already reads them."""
+    order, without the run id: what prefetch_related does, without model instances."""
     grouped: defaultdict[int, list[tuple]] = defaultdict(list)
-    rows = related.filter(AnyOf(F("run_id"), run_ids))
-    if raw:
-        sql, params = rows.query.sql_with_params()
-        with connections[rows.db].cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-    for row in rows:
+    for row in related.filter(run_id__in=run_ids):
         grouped[row[0]].append(row[1:])
     return grouped
 
@@ -300,15 +264,14 @@ def run_chunks(
 ) -> Iterator[list[list]]:
     """Blocks of RUN_COLUMNS rows. On PostgreSQL (`in_sql`, the default there) each run arrives with its
     approvals, gates and artifacts cells and its timestamp already written by the database
-    (`runs.export_cells_sql`); elsewhere the related rows are fetched once per block and joined here."""
+    (`runs.export_cells_sql`); elsewhere (SQLite in development, and the PostgreSQL test that compares
+    both) the related rows are fetched once per block and joined here."""
     run_path = path_builder("run_detail", "/runs/{}/")
     artifact_path = path_builder("artifact_download", "/artifacts/{}/download")
     link_head, marker, link_tail = absolute(artifact_path(987654321)).partition("987654321")
     if in_sql is None:
         in_sql = connections[runs.db].vendor == "postgresql"
     if in_sql and marker:
-        from . import export_cells_sql as cells
-
         tuples = runs.annotate(
             export_timestamp=cells.UtcSeconds("created_at"),
             intent_text=NullIf(Cast("intent", TextField()), Value("{}", output_field=TextField())),
@@ -323,8 +286,8 @@ def run_chunks(
     for block in chunked(runs.values_list(*RUN_FIELDS).iterator(chunk_size=CHUNK_SIZE), BLOCK_ROWS):
         ids = [row[0] for row in block]
         run_approvals = by_run(APPROVAL_CELL, ids)
-        run_gates = by_run(GATE_CELL, ids, raw=True)
-        run_artifacts = by_run(ARTIFACT_CELL, ids, raw=True)
+        run_gates = by_run(GATE_CELL, ids)
+        run_artifacts = by_run(ARTIFACT_CELL, ids)
         yield [
             _run_row(
                 pk,

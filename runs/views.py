@@ -200,18 +200,25 @@ def findings_by_severity(gates) -> list[dict]:
     return out
 
 
-def load_plan_diff(run: Run):
-    """(diff, error text) from the latest redacted plan JSON; the raw plan file is never read here."""
+def read_plan_json(run: Run) -> tuple[dict | None, str]:
+    """(plan JSON, error text) from the run's latest redacted plan JSON; the raw plan file is never read
+    here. (None, "") when the run has no plan."""
     artifact = artifacts.latest(run, ArtifactKind.PLAN_JSON_REDACTED)
     if artifact is None:
         return None, ""
     try:
-        return plan_diff(json.loads(artifacts.artifact_read(artifact))), ""
+        return json.loads(artifacts.artifact_read(artifact)), ""
     except artifacts.ArtifactIntegrityError:
         return None, "The stored plan does not match its recorded digest; it is not shown."
     except (OSError, ValueError) as exc:
         logger.warning("run #%s: plan JSON unreadable: %s", run.pk, exc)
         return None, "The plan could not be read."
+
+
+def load_plan_diff(run: Run):
+    """(diff, error text) from the latest redacted plan JSON."""
+    plan, error = read_plan_json(run)
+    return (plan_diff(plan) if plan is not None else None), error
 
 
 def _shown(value) -> str:
@@ -257,13 +264,8 @@ def drift_report(run: Run) -> dict | None:
 def stack_resources(run: Run) -> list[str]:
     """The managed resources an applied run left in its stack, from its redacted plan's planned values
     (the whole stack after that apply, not only what it changed)."""
-    artifact = artifacts.latest(run, ArtifactKind.PLAN_JSON_REDACTED)
-    if artifact is None:
-        return []
-    try:
-        plan = json.loads(artifacts.artifact_read(artifact))
-    except (artifacts.ArtifactIntegrityError, OSError, ValueError) as exc:
-        logger.warning("run #%s: plan JSON unreadable: %s", run.pk, exc)
+    plan, _ = read_plan_json(run)
+    if plan is None:
         return []
     addresses: list[str] = []
     modules = [((plan.get("planned_values") or {}).get("root_module")) or {}]

@@ -681,10 +681,8 @@ def _record_plan(
         fields["error"] = fields["error"] or message
         fields["error_category"] = fields["error_category"] or "terraform"
 
-    if to_status != S.AWAITING_APPROVAL:
-        # Only a plan waiting for approval can ever be applied: a blocked, failed or empty plan keeps its
-        # readable renderings (plan JSON, text, gate reports) but not the plan file or its hash.
-        fields["plan_sha256"] = ""
+    # Only a plan waiting for approval can ever be applied: a blocked, failed or empty plan keeps its
+    # readable renderings (plan JSON, text, gate reports) but not the plan file or its hash.
     # Artifacts first (storage is not transactional); their rows are removed again if the run moved on.
     try:
         stored = _store_plan_artifacts(
@@ -698,6 +696,8 @@ def _record_plan(
     if to_status == S.AWAITING_APPROVAL and not any(a.kind == ArtifactKind.PLAN_FILE for a in stored):
         to_status, path = S.FAILED, []
         fields.update(error="The plan file was not produced.", error_category="integrity")
+    if to_status != S.AWAITING_APPROVAL:
+        fields["plan_sha256"] = ""
     outcome = _finish_plan(run, token, to_status, path=path, message=message, fields=fields, gates=gates)
     if outcome != to_status and stored:
         artifacts.artifact_delete_for_run(run)
