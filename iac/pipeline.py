@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import json
 import logging
 import re
@@ -53,10 +52,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from iac.composed import render_spec
-from iac.gates.base import Finding, GateResult, Severity, Status
+from iac.gates.base import Finding, GateResult, Severity, Status, gate_digest
 from iac.redaction import MASK, Redactor, run_redactor
 from iac.renderer import RenderError, RenderResult
-from iac.spec import SpecError, canonical_json
+from iac.spec import SpecError
 from iac.stage_events import StageCallback, StageCancelled, StageEvents
 from iac.terraform import Category, TerraformResult, TerraformRunner, sha256_file
 
@@ -182,30 +181,6 @@ class PipelineResult:
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
-_VOLATILE_DETAIL_KEYS = re.compile(r"(_ms|_seconds|duration)$")
-
-
-def _stable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _stable(v) for k, v in value.items() if not _VOLATILE_DETAIL_KEYS.search(str(k))}
-    if isinstance(value, list):
-        return [_stable(v) for v in value]
-    return value
-
-
-def gate_digest(gates: Iterable[GateResult | dict]) -> str:
-    """sha256 over the canonical gate results (timings left out): what an approval records."""
-    items = []
-    for gate in gates:
-        data = gate.to_dict() if isinstance(gate, GateResult) else dict(gate)
-        data.pop("duration_ms", None)
-        data = _stable(data)
-        # Tools such as Checkov report findings in no fixed order; the digest must not depend on it.
-        data["findings"] = sorted(data.get("findings", []), key=canonical_json)
-        items.append(data)
-    return hashlib.sha256(canonical_json(items).encode("utf-8")).hexdigest()
-
-
 @lru_cache(maxsize=1)
 def _platform_checkov_skips(stamp: float) -> dict[str, str]:
     skips: dict[str, str] = {}

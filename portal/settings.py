@@ -361,6 +361,16 @@ TERRAFORM_PLUGIN_CACHE_DIR = Path(
 )
 TERRAFORM_TIMEOUT_SECONDS = int(env("TERRAFORM_TIMEOUT_SECONDS", "1800"))
 GANTRY_WORK_ROOT = Path(env("GANTRY_WORK_ROOT", str(VAR_DIR / "work")))
+# Run.engine → the class that plans and applies it (runs/ imports no engine itself).
+GANTRY_ENGINES = {
+    "terraform": "runs.terraform_engine.TerraformEngine",
+    "aws": "agents.aws.engine.AwsEngine",
+}
+# The aws engine: most targets one action plan may touch (a tenant's AwsAccount can lower it), how long
+# an action waits for its outcome, and how often it polls.
+GANTRY_OPS_MAX_TARGETS = int(env("GANTRY_OPS_MAX_TARGETS", "50"))
+GANTRY_AWS_WAIT_SECONDS = float(env("GANTRY_AWS_WAIT_SECONDS", "120"))
+GANTRY_AWS_POLL_SECONDS = float(env("GANTRY_AWS_POLL_SECONDS", "2"))
 CHECKOV_BIN = env("CHECKOV_BIN", str(BASE_DIR / ".tools" / "checkov" / "bin" / "checkov"))
 GANTRY_ALLOWED_PROVIDERS = env_list("GANTRY_ALLOWED_PROVIDERS", "hashicorp/aws")
 GANTRY_HTTP_DATA_ALLOWED_HOSTS = env_list("GANTRY_HTTP_DATA_ALLOWED_HOSTS")

@@ -1,8 +1,8 @@
 """The apply guard: apply exactly what was approved, at most once.
 
 Before an apply starts, `apply_begin` (one transaction, run row locked) re-checks against the run *and*
-every live approval: the stored plan file's sha256 (recomputed from storage), the rendered source's sha256
-(recomputed from the stored archive), the spec's sha256 (recomputed from the stored spec), the config's
+every live approval, whatever the engine: the stored plan document's sha256 (recomputed from storage), the
+source's sha256 (recomputed by the run's engine from the stored source), the spec's sha256 (recomputed from the stored spec), the config's
 current version and the gate digest; plus the approval count and window. Any difference moves the run to
 `stale` (or `expired`) with the reasons. Passing inserts an `AppliedPlan` row (unique per workspace and
 plan sha256, one per run) and moves the run to `applying` in the same transaction: a second delivery of the
@@ -11,10 +11,13 @@ apply task finds the run no longer `approved` (or the lease taken) and does noth
 
 from __future__ import annotations
 
+import hashlib
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import artifacts
+from .engines import engine_for
 from .models import AppliedPlan, ArtifactKind, Run
 from .services import spec_digest, transition
 from .states import RunStatus
@@ -38,6 +41,28 @@ def _stored_digest(run: Run, kind: str) -> str | None:
         return None
 
 
+def _source_reasons(run: Run) -> list[str]:
+    """The stored source must still be what was planned and approved: its file against its own row, and
+    the engine's digest of its content against the run's `source_sha256` (the approvals are compared
+    with the run below), so a consistently rewritten archive is refused too."""
+    archive = artifacts.latest(run, ArtifactKind.SOURCE_ARCHIVE)
+    if archive is None:
+        return ["the stored source is missing"]
+    try:
+        data = artifacts.artifact_read(archive)
+    except OSError:
+        return ["the stored source cannot be read"]
+    if hashlib.sha256(data).hexdigest() != archive.sha256:
+        return ["the stored source was altered"]
+    try:
+        digest = engine_for(run.engine).source_digest(data)
+    except Exception:
+        digest = ""
+    if digest != run.source_sha256:
+        return ["the stored source is not the planned source"]
+    return []
+
+
 def check_apply(run: Run, *, now=None) -> None:
     """Raise ApplyRefused unless `run` may be applied now exactly as approved."""
     from .approvals import live_approvals
@@ -55,11 +80,7 @@ def check_apply(run: Run, *, now=None) -> None:
     elif stored_plan != run.plan_sha256:
         reasons.append("the stored plan file does not match the planned sha256")
     if run.source_sha256:
-        archive = artifacts.latest(run, ArtifactKind.SOURCE_ARCHIVE)
-        if archive is None:
-            reasons.append("the rendered source archive is missing")
-        elif _stored_digest(run, ArtifactKind.SOURCE_ARCHIVE) != archive.sha256:
-            reasons.append("the rendered source archive was altered")
+        reasons += _source_reasons(run)
     if run.spec and run.spec_sha256 and spec_digest(run.spec) != run.spec_sha256:
         reasons.append("the stored spec does not match its sha256")
     current_version = (

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from .audit import audit_record
 from .models import Approval, ApprovalDecision, GateResult, Run
-from .services import _load, change_ticket_required, transition
+from .services import _load, run_needs_ticket, transition
 from .states import IllegalTransition, RunStatus
 
 S = RunStatus
@@ -190,7 +190,7 @@ def _decide(
         if not comment:
             raise ValidationError({"comment": "Say why you reject this plan."})
     else:
-        if change_ticket_required(run.config.env) and not change_ticket:
+        if run_needs_ticket(run) and not change_ticket:
             raise ValidationError({"change_ticket": f"A change ticket is required for {run.config.env}."})
         expected = [w.key for w in warnings_to_acknowledge(run)]
         unknown = sorted(set(acknowledged) - set(expected))

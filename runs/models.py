@@ -93,6 +93,13 @@ class RunKind(models.TextChoices):
     DESTROY = "destroy", "Destroy"
 
 
+class RunEngine(models.TextChoices):
+    """What carries the change out (`runs.engines`; settings.GANTRY_ENGINES maps each to its code)."""
+
+    TERRAFORM = "terraform", "Terraform"
+    AWS = "aws", "AWS actions"
+
+
 class RunQuerySet(TenantScopedQuerySet):
     """Tenant scope by role, narrowed by the config: a run on a restricted config is only actionable by
     those who may use that config (`Config.objects.for_user(user, action)` as a subquery)."""
@@ -118,6 +125,7 @@ class Run(models.Model):
     )  # a request spanning several stacks: one run per stack, the first is the parent
     request_text = models.TextField(max_length=10_000)
     kind = models.CharField(max_length=16, choices=RunKind.choices, default=RunKind.CHANGE)
+    engine = models.CharField(max_length=16, choices=RunEngine.choices, default=RunEngine.TERRAFORM)
 
     # Understanding the request
     intent = models.JSONField(default=dict, blank=True)
@@ -150,6 +158,7 @@ class Run(models.Model):
 
     # Approval
     approvals_required = models.PositiveSmallIntegerField(default=1)
+    ticket_required = models.BooleanField(default=False)  # a policy asked for a change ticket on this plan
     awaiting_approval_since = models.DateTimeField(null=True, blank=True)
     approval_deadline = models.DateTimeField(null=True, blank=True)
     apply_requested_at = models.DateTimeField(null=True, blank=True)

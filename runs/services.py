@@ -90,6 +90,11 @@ def change_ticket_required(env: str) -> bool:
 # --- digests -----------------------------------------------------------------------------------------
 
 
+def run_needs_ticket(run: Run) -> bool:
+    """A change ticket is needed by the config's environment or by a policy on this run's plan."""
+    return run.ticket_required or change_ticket_required(run.config.env)
+
+
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
@@ -97,15 +102,6 @@ def canonical_json(value: Any) -> str:
 def spec_digest(spec: dict) -> str:
     """The spec's sha256 over canonical JSON (the same digest `iac.spec.CompositionSpec.sha256` gives)."""
     return hashlib.sha256(canonical_json(spec).encode()).hexdigest()
-
-
-def gate_digest(gates: Iterable[dict]) -> str:
-    """sha256 over each gate's name, status and findings, in order (used when the pipeline gives none)."""
-    body = [
-        {"name": g.get("name"), "status": str(g.get("status")), "findings": g.get("findings", [])}
-        for g in gates
-    ]
-    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
 
 # --- the one state-changing function -----------------------------------------------------------------

@@ -2,7 +2,8 @@
 
     queued → generating → validating → planning → policy_check → awaiting_approval → approved → applying → applied
 
-Ends: no_changes, blocked, failed, rejected, cancelled, expired, superseded, stale, interrupted.
+Ends: no_changes, nothing_to_do, blocked, failed, rejected, cancelled, expired, superseded, stale,
+interrupted.
 `needs_clarification` waits for the requester's answers before `queued`.
 """
 
@@ -23,6 +24,7 @@ class RunStatus(models.TextChoices):
     APPLYING = "applying", "Applying"
     APPLIED = "applied", "Applied"
     NO_CHANGES = "no_changes", "No changes"
+    NOTHING_TO_DO = "nothing_to_do", "Nothing to do"  # the targets resolved to none
     BLOCKED = "blocked", "Blocked"
     FAILED = "failed", "Failed"
     REJECTED = "rejected", "Rejected"
@@ -52,6 +54,7 @@ END_STATES: frozenset[str] = frozenset(
     {
         S.APPLIED,
         S.NO_CHANGES,
+        S.NOTHING_TO_DO,
         S.BLOCKED,
         S.FAILED,
         S.REJECTED,
@@ -78,8 +81,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.NEEDS_CLARIFICATION: frozenset({S.QUEUED, S.CANCELLED, S.SUPERSEDED}),
     S.QUEUED: frozenset({S.GENERATING, S.NEEDS_CLARIFICATION, S.CANCELLED, S.FAILED, S.SUPERSEDED}),
     S.GENERATING: frozenset({S.VALIDATING, S.NEEDS_CLARIFICATION, S.BLOCKED, *_STOPPABLE}),
-    S.VALIDATING: frozenset({S.PLANNING, S.BLOCKED, *_STOPPABLE}),
-    S.PLANNING: frozenset({S.POLICY_CHECK, S.NO_CHANGES, S.BLOCKED, *_STOPPABLE}),
+    S.VALIDATING: frozenset({S.PLANNING, S.NOTHING_TO_DO, S.BLOCKED, *_STOPPABLE}),
+    S.PLANNING: frozenset({S.POLICY_CHECK, S.NO_CHANGES, S.NOTHING_TO_DO, S.BLOCKED, *_STOPPABLE}),
     S.POLICY_CHECK: frozenset({S.AWAITING_APPROVAL, S.BLOCKED, *_STOPPABLE}),
     S.AWAITING_APPROVAL: frozenset({S.APPROVED, S.REJECTED, S.EXPIRED, S.STALE, S.CANCELLED, S.SUPERSEDED}),
     S.APPROVED: frozenset({S.APPLYING, S.STALE, S.EXPIRED, S.CANCELLED, S.SUPERSEDED}),

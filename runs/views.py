@@ -303,7 +303,7 @@ class RunPageMixin(TenantMixin):
         stages, timings = stage_rows(run, events)
         allowed = self.allowed(run)
         warnings = warnings_to_acknowledge(run) if run.status == S.AWAITING_APPROVAL else []
-        ticket_required = services.change_ticket_required(run.config.env)
+        ticket_required = services.run_needs_ticket(run)
         approvals = list(selectors.run_approvals(run))
         my_decision = next(
             (
@@ -475,7 +475,7 @@ class RunApproveView(RunActionView):
         return ApproveForm(
             data,
             warnings=warnings_to_acknowledge(run),
-            ticket_required=services.change_ticket_required(run.config.env),
+            ticket_required=services.run_needs_ticket(run),
         )
 
     def perform(self, run, form):

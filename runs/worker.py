@@ -3,17 +3,15 @@
 Each entry point takes ids, reloads the run, refuses another tenant's ids, takes the run's worker lease with
 a conditional UPDATE (a duplicate delivery then does nothing) and moves the run through `transition`. A
 heartbeat thread keeps `heartbeat_at`/the lease fresh while a stage runs and notices cancellation. The
-Terraform side is `iac.pipeline` (`run_pipeline`, `apply_plan`).
+engine (`runs.engines`, named by `Run.engine`) does the planning and applying; this module knows none.
 """
 
 from __future__ import annotations
 
 import collections
-import io
 import logging
 import re
 import shutil
-import tarfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -22,15 +20,16 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
+from iac.gates.base import gate_digest
+from iac.stage_events import StageCancelled
+
 from . import artifacts, locks
 from .apply import ApplyRefused, apply_begin
-from .drift import REFRESHED_AFTER_APPLY, state_refresh_after_apply
+from .engines import ApplyJob, ApplyOutcome, PlanJob, PlanOutcome, PlanStatus, engine_for, workdir_for
 from .models import ArtifactKind, GateResult, Run, RunKind
 from .services import (
     _create_run,
     _understand,
-    canonical_json,
-    gate_digest,
     lease_acquire,
     lease_release,
     lease_renew,
@@ -43,10 +42,17 @@ from .states import END_STATES, IllegalTransition, RunStatus, precedes
 logger = logging.getLogger(__name__)
 S = RunStatus
 
-PLAN_FILE = "plan.tfplan"
-# Pipeline stages that belong to `validating` (everything before terraform plan).
-CODE_STAGES = {"render", "credentials", "state_backend", "safety", "fmt", "validate", "checkov_code"}
-GATE_ORDER = ("safety", "fmt", "validate", "checkov_code", "opa", "checkov_plan", "cost")
+GATE_ORDER = (
+    "safety",
+    "fmt",
+    "validate",
+    "checkov_code",
+    "opa",
+    "checkov_plan",
+    "cost",
+    "permissions",
+    "policy",
+)
 
 _TRANSIENT_RE = re.compile(
     r"(Throttl|Rate exceeded|RequestLimitExceeded|TooManyRequests|SlowDown|RequestTimeout|"
@@ -91,21 +97,6 @@ def is_transient(error: BaseException | str | None) -> bool:
             return True
         error = str(error)
     return bool(_TRANSIENT_RE.search(error))
-
-
-def _pipeline():
-    """`iac.pipeline`, looked up when needed (tests replace this function)."""
-    from iac import pipeline
-
-    return pipeline
-
-
-def work_root() -> Path:
-    return Path(getattr(settings, "GANTRY_WORK_ROOT", Path(settings.VAR_DIR) / "work"))
-
-
-def workdir_for(run: Run) -> Path:
-    return work_root() / f"run-{run.pk}"
 
 
 def load_run(run_id: int, tenant_id: int | None) -> Run | None:
@@ -214,6 +205,8 @@ STATUS_WHEN_STARTED = {
     "opa": S.POLICY_CHECK,
     "checkov_plan": S.POLICY_CHECK,
     "cost": S.POLICY_CHECK,
+    "resolve": S.PLANNING,  # the aws engine: targets resolved from the account
+    "policy": S.POLICY_CHECK,
 }
 
 
@@ -229,8 +222,6 @@ class StageRecorder:
         self.timings: dict[str, Any] = dict(timings or {})
 
     def __call__(self, stage: str, status: str, info: dict) -> None:
-        from iac.stage_events import StageCancelled
-
         if status == "started":
             entry = {"status": "running", "started": timezone.now().isoformat()}
         else:
@@ -254,18 +245,14 @@ class StageRecorder:
             Run.objects.filter(pk=self.run_id).update(stage_timings=self.timings)
         return True
 
-    def merged(self, result) -> dict[str, Any]:
-        """The live timings, completed from the result for stages that were never announced."""
+    def merged(self, final: dict[str, dict]) -> dict[str, Any]:
+        """The live timings, completed from the engine's final ones for stages never announced (or
+        still shown running); totals always come from the engine."""
         timings = dict(self.timings)
-        for stage in result.stages:
-            if stage.name not in timings or timings[stage.name].get("status") == "running":
-                timings[stage.name] = {"status": _STAGE_STATUS.get(stage.status, stage.status),
-                                       "ms": stage.duration_ms}  # fmt: skip
-        timings["pipeline_total"] = {"status": result.status, "ms": result.total_ms}
+        for stage, entry in final.items():
+            if stage not in timings or timings[stage].get("status") == "running" or stage.endswith("_total"):
+                timings[stage] = entry
         return timings
-
-
-_STAGE_STATUS = {"ok": "passed", "blocked": "failed", "failed": "error", "cancelled": "error"}
 
 
 def _timing(ms: int, status: str = "passed") -> dict[str, Any]:
@@ -462,53 +449,25 @@ def _spec_fields(spec) -> dict[str, Any]:
 
 # --- planning (plan queue) ---------------------------------------------------------------------------
 
-
-def _request_budget(run: Run):
-    budget = (run.intent or {}).get("budget")
-    if not budget:
-        return None
-    try:
-        from iac.gates.cost import Budget
-
-        period = budget.get("period", "month")
-        period = "day" if period in ("day", "hour") else "month"
-        return Budget(budget["amount"], budget.get("currency", "USD"), period)
-    except Exception:
-        logger.warning("run #%s: budget %r not usable", run.pk, budget)
-        return None
-
-
-def _source_archive(workdir: Path, files: list[str]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name in sorted({*files, ".terraform.lock.hcl"}):
-            path = workdir / name
-            if path.is_file():
-                archive.add(path, arcname=name, recursive=False)
-    return buffer.getvalue()
-
-
-def _plan_summary(plan_json: dict | None) -> dict[str, int]:
-    summary = {"add": 0, "change": 0, "destroy": 0, "replace": 0}
-    for change in (plan_json or {}).get("resource_changes", []) or []:
-        actions = (change.get("change") or {}).get("actions") or []
-        if actions == ["create"]:
-            summary["add"] += 1
-        elif actions == ["update"]:
-            summary["change"] += 1
-        elif actions == ["delete"]:
-            summary["destroy"] += 1
-        elif sorted(actions) == ["create", "delete"]:
-            summary["replace"] += 1
-    return summary
-
-
-def _gate_dicts(result) -> list[dict]:
-    return [g.to_dict() if hasattr(g, "to_dict") else dict(g) for g in result.gates]
+# Where a plan that stopped early had got to: the stages it walks before landing on its end state.
+_PLAN_PATHS = {
+    (PlanStatus.PASSED, "gates"): [S.PLANNING, S.POLICY_CHECK],
+    (PlanStatus.NO_CHANGES, "gates"): [S.PLANNING],
+    (PlanStatus.BLOCKED, "gates"): [S.PLANNING, S.POLICY_CHECK],
+    (PlanStatus.FAILED, "plan"): [S.PLANNING],
+}
+_PLAN_END = {
+    PlanStatus.PASSED: S.AWAITING_APPROVAL,
+    PlanStatus.NO_CHANGES: S.NO_CHANGES,
+    PlanStatus.NOTHING_TO_DO: S.NOTHING_TO_DO,
+    PlanStatus.BLOCKED: S.BLOCKED,
+    PlanStatus.FAILED: S.FAILED,
+}
 
 
 def run_plan(run_id: int, *, tenant_id: int | None = None, final_attempt: bool = True) -> str:
-    """validating → planning → policy_check → awaiting_approval (or no_changes/blocked/failed).
+    """validating → planning → policy_check → awaiting_approval (or no_changes/nothing_to_do/blocked/
+    failed), whatever the run's engine.
 
     Raises TransientError (after discarding the attempt's work) when AWS throttled or the connection
     dropped and this is not the final attempt; the task retries with backoff."""
@@ -521,16 +480,8 @@ def run_plan(run_id: int, *, tenant_id: int | None = None, final_attempt: bool =
     token = lease_acquire(run.pk, statuses=stages)
     if token is None:
         return "noop"
-    try:
-        locks.acquire(run, purpose="plan")
-    except locks.WorkspaceBusy as busy:
-        lease_release(run.pk, token)
-        _note_once(run, f"Waiting: {busy}")
-        _dispatch_later("run_plan", run, lock_retry_seconds())
+    if not _lock_or_wait(run, token, "plan", "run_plan", lock_retry_seconds()):
         return "busy"
-
-    pipeline = _pipeline()
-    from iac.composed import parse_spec
 
     config = type(run.config).objects.select_related("account", "tenant").get(pk=run.config_id)
     config_version = config.version  # before anything runs: an edit during the plan makes it stale
@@ -544,26 +495,14 @@ def run_plan(run_id: int, *, tenant_id: int | None = None, final_attempt: bool =
     # A retried attempt starts its stage timings afresh too; generation happened once.
     kept = {k: v for k, v in (run.stage_timings or {}).items() if k == "generate"}
     recorder = StageRecorder(run.pk, token, kept)
-    from iac.stage_events import StageCancelled
-
+    job = PlanJob(
+        run=run, config=config, workdir=workdir, on_line=log, on_stage=recorder, cancel_event=cancel
+    )
     try:
-        spec = parse_spec(run.spec)
         with Heartbeat(run.pk, token, cancel_event=cancel, log=log):
-            result = _plan_function(run, pipeline)(
-                spec,
-                account=config.account,
-                config=config,
-                workdir=workdir,
-                on_line=log,
-                request_budget=_request_budget(run),
-                cancel_event=cancel,
-                run_id=run.pk,
-                on_stage=recorder,
-            )
+            outcome = engine_for(run.engine).plan(job)
     except StageCancelled:
-        shutil.rmtree(workdir, ignore_errors=True)
-        _cleanup_after_stop(run.pk, token)
-        return "cancelled"
+        outcome = PlanOutcome(PlanStatus.CANCELLED)
     except Exception as exc:
         if is_transient(exc) and not final_attempt:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -584,110 +523,66 @@ def run_plan(run_id: int, *, tenant_id: int | None = None, final_attempt: bool =
             },
         )
 
-    if result.status == "failed" and is_transient(result.error) and not final_attempt:
+    if outcome.transient and not final_attempt:
         shutil.rmtree(workdir, ignore_errors=True)
         lease_release(run.pk, token)
-        run_note(run.pk, f"Retrying after a transient error: {result.error[:300]}")
-        raise TransientError(result.error)
-    if result.status == "cancelled":
+        run_note(run.pk, f"Retrying after a transient error: {outcome.error[:300]}")
+        raise TransientError(outcome.error)
+    if outcome.status == PlanStatus.CANCELLED:
         shutil.rmtree(workdir, ignore_errors=True)
         _cleanup_after_stop(run.pk, token)
         return "cancelled"
     return _record_plan(
-        run, token, result, config_version=config_version, log=log, workdir=workdir, recorder=recorder
+        run, token, outcome, config_version=config_version, log=log, workdir=workdir, recorder=recorder
     )
 
 
-def _plan_function(run: Run, pipeline):
-    """The plan a run's kind calls for: a change (or reconcile) plan, a destroy plan, a refresh-only
-    plan for a drift check."""
-    from . import plan_variants
-
-    if run.kind == RunKind.DESTROY:
-        return plan_variants.destroy_plan
-    if run.kind == RunKind.DRIFT:
-        return plan_variants.refresh_plan
-    return pipeline.run_pipeline
+def _lock_or_wait(run: Run, token: str, purpose: str, task: str, countdown: int) -> bool:
+    """Take the workspace lock, or give the lease back, note why and try the task again later."""
+    try:
+        locks.acquire(run, purpose=purpose)
+    except locks.WorkspaceBusy as busy:
+        lease_release(run.pk, token)
+        _note_once(run, f"Waiting: {busy}")
+        _dispatch_later(task, run, countdown)
+        return False
+    return True
 
 
 def _record_plan(
     run: Run,
     token: str,
-    result,
+    outcome: PlanOutcome,
     *,
     config_version: int,
     log: LogTail,
     workdir: Path,
     recorder: StageRecorder,
 ) -> str:
-    gates = _gate_dicts(result)
-    digest = result.gate_digest or gate_digest(gates)
     fields: dict[str, Any] = {
-        "stage_timings": recorder.merged(result),
-        "gate_digest": digest,
+        "stage_timings": recorder.merged(outcome.stage_timings),
+        "gate_digest": outcome.gate_digest or gate_digest(outcome.gates),
         "config_version": config_version,
-        "source_sha256": result.source_sha256,
-        "plan_sha256": result.plan_sha256 or "",
-        "has_changes": result.changes,
-        "plan_summary": _plan_summary(result.plan_json_redacted),
+        "source_sha256": outcome.source_sha256,
+        "plan_sha256": outcome.plan_sha256,
+        "has_changes": outcome.has_changes,
+        "plan_summary": outcome.plan_summary,
         "log_tail": log.text(),
-        "error": result.error or "",
-        "error_category": result.error_category or "",
+        "error": outcome.error,
+        "error_category": outcome.error_category,
+        **outcome.fields,
     }
-    cost = next((g for g in gates if g.get("name") == "cost"), None)
-    if cost is not None:
-        fields["cost_estimate"] = cost.get("details") or {}
-    if result.spec_sha256 and run.spec_sha256 and result.spec_sha256 != run.spec_sha256:
-        return _finish_plan(
-            run,
-            token,
-            S.FAILED,
-            path=[],
-            message="Spec changed",
-            fields={
-                **fields,
-                "error": "The planned spec does not match the run's spec.",
-                "error_category": "integrity",
-            },
-        )
-
-    status = result.status
-    drift_message = ""
-    if run.kind == RunKind.DRIFT and status in ("passed", "no_changes"):
-        from .drift import drift_fields
-
-        drift_message, drift = drift_fields(run, result, summary=fields["plan_summary"])
-        fields.update(drift)
-        if not drift["plan_summary"]["drifted"]:
-            status = "no_changes"  # only outputs differ (refresh-only exit 2): no resource drifted
-    if status == "passed":
-        to_status, path, message = (
-            S.AWAITING_APPROVAL,
-            [S.PLANNING, S.POLICY_CHECK],
-            drift_message or "Plan ready for approval",
-        )
-    elif status == "no_changes":
-        to_status, path, message = S.NO_CHANGES, [S.PLANNING], drift_message or "No changes"
-    elif status == "blocked":
-        in_code = result.blocked_by in CODE_STAGES
-        to_status, path = S.BLOCKED, [] if in_code else [S.PLANNING, S.POLICY_CHECK]
-        message = f"Blocked by the {result.blocked_by} gate"
-        fields["error"] = fields["error"] or message
-        fields["error_category"] = "gate"
-    else:
-        failed_stage = next((s.name for s in result.stages if s.status == "failed"), "")
-        to_status, path = S.FAILED, [] if failed_stage in CODE_STAGES or not failed_stage else [S.PLANNING]
-        message = f"Failed at {failed_stage or 'an unknown stage'}"
-        fields["error"] = fields["error"] or message
-        fields["error_category"] = fields["error_category"] or "terraform"
+    if outcome.cost_estimate is not None:
+        fields["cost_estimate"] = outcome.cost_estimate
+    to_status = _PLAN_END[outcome.status]
+    path = _PLAN_PATHS.get((outcome.status, outcome.stopped_at), [])
+    message = outcome.message
 
     # Only a plan waiting for approval can ever be applied: a blocked, failed or empty plan keeps its
-    # readable renderings (plan JSON, text, gate reports) but not the plan file or its hash.
+    # readable renderings (plan JSON, text, gate reports) but not the plan document or its hash.
     # Artifacts first (storage is not transactional); their rows are removed again if the run moved on.
     try:
-        stored = _store_plan_artifacts(
-            run, result, gates, workdir, keep_plan_file=to_status == S.AWAITING_APPROVAL
-        )
+        stored = _store_plan_artifacts(run, outcome, keep_plan=to_status == S.AWAITING_APPROVAL)
     except Exception as exc:
         logger.exception("storing artifacts of run #%s failed", run.pk)
         to_status, path = S.FAILED, []
@@ -695,59 +590,29 @@ def _record_plan(
         stored = []
     if to_status == S.AWAITING_APPROVAL and not any(a.kind == ArtifactKind.PLAN_FILE for a in stored):
         to_status, path = S.FAILED, []
-        fields.update(error="The plan file was not produced.", error_category="integrity")
+        fields.update(error="The plan document was not produced.", error_category="integrity")
     if to_status != S.AWAITING_APPROVAL:
         fields["plan_sha256"] = ""
-    outcome = _finish_plan(run, token, to_status, path=path, message=message, fields=fields, gates=gates)
-    if outcome != to_status and stored:
+    gates = outcome.gates
+    result = _finish_plan(run, token, to_status, path=path, message=message, fields=fields, gates=gates)
+    if result != to_status and stored:
         artifacts.artifact_delete_for_run(run)
     if to_status != S.AWAITING_APPROVAL:
         shutil.rmtree(workdir, ignore_errors=True)
-    return outcome
+    return result
 
 
-def _store_plan_artifacts(
-    run: Run, result, gates: list[dict], workdir: Path, *, keep_plan_file: bool
-) -> list:
+def _store_plan_artifacts(run: Run, outcome: PlanOutcome, *, keep_plan: bool) -> list:
     stored = []
-    if result.render is not None:
-        archive = _source_archive(workdir, list(result.render.files))
-        stored.append(
-            artifacts.artifact_store(
-                run=run, kind="source_archive", content=archive, filename="source.tar.gz"
-            )
+    for item in outcome.artifacts:
+        if item.plan_document and not keep_plan:
+            continue
+        artifact = artifacts.artifact_store(
+            run=run, kind=item.kind, content=item.content, filename=item.filename
         )
-    if keep_plan_file and result.plan_file and Path(result.plan_file).is_file():
-        artifact = artifacts.artifact_store(run=run, kind="plan_file", content=Path(result.plan_file))
-        if result.plan_sha256 and artifact.sha256 != result.plan_sha256:
-            raise ValueError("the stored plan file does not match the planned sha256")
+        if item.plan_document and outcome.plan_sha256 and artifact.sha256 != outcome.plan_sha256:
+            raise ValueError("the stored plan document does not match the planned sha256")
         stored.append(artifact)
-    if result.plan_json_redacted is not None:
-        stored.append(
-            artifacts.artifact_store(
-                run=run,
-                kind="plan_json_redacted",
-                content=canonical_json(result.plan_json_redacted),
-                filename="plan.json",
-            )
-        )
-    if result.plan_text:
-        stored.append(
-            artifacts.artifact_store(run=run, kind="plan_text", content=result.plan_text, filename="plan.txt")
-        )
-    report = result.to_dict() if hasattr(result, "to_dict") else {"gates": gates}
-    stored.append(
-        artifacts.artifact_store(
-            run=run, kind="gate_report", content=canonical_json(report), filename="gates.json"
-        )
-    )
-    cost = next((g for g in gates if g.get("name") == "cost"), None)
-    if cost is not None:
-        stored.append(
-            artifacts.artifact_store(
-                run=run, kind="cost_report", content=canonical_json(cost), filename="cost.json"
-            )
-        )
     return stored
 
 
@@ -808,34 +673,9 @@ def _finish_plan(
 # --- applying (apply queue) -------------------------------------------------------------------------
 
 
-def _prepare_apply_workdir(run: Run, pipeline, spec) -> Path:
-    """The plan's work dir when it is still on this machine with the same plan, else rebuilt from the
-    stored source archive and plan file (verified) and `terraform init`."""
-    from iac.terraform import TerraformRunner, sha256_file
-
-    workdir = workdir_for(run)
-    plan = workdir / PLAN_FILE
-    if plan.is_file() and (workdir / ".terraform").is_dir() and sha256_file(plan) == run.plan_sha256:
-        return workdir
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
-    archive = artifacts.latest(run, ArtifactKind.SOURCE_ARCHIVE)
-    plan_artifact = artifacts.latest(run, ArtifactKind.PLAN_FILE)
-    if archive is None or plan_artifact is None:
-        raise FileNotFoundError("the stored source or plan file is missing")
-    data = artifacts.artifact_read(archive)
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        tar.extractall(workdir, filter="data")
-    artifacts.artifact_copy_to(plan_artifact, plan)
-    env = pipeline.terraform_env(run.config.account, spec.region, run_id=run.pk)
-    init = TerraformRunner(workdir, env=env).init()
-    if not init.ok:
-        raise RuntimeError(f"terraform init failed: {init.message}")
-    return workdir
-
-
 def run_apply(run_id: int, *, tenant_id: int | None = None) -> str:
-    """approved → applying → applied/failed. Never retried automatically; a duplicate delivery is a no-op."""
+    """approved → applying → applied/failed, whatever the run's engine. Never retried automatically; a
+    duplicate delivery is a no-op."""
     from .services import lock_retry_seconds
 
     run = load_run(run_id, tenant_id)
@@ -844,12 +684,7 @@ def run_apply(run_id: int, *, tenant_id: int | None = None) -> str:
     token = lease_acquire(run.pk, statuses=[S.APPROVED])
     if token is None:
         return "noop"
-    try:
-        locks.acquire(run, purpose="apply")
-    except locks.WorkspaceBusy as busy:
-        lease_release(run.pk, token)
-        _note_once(run, f"Waiting: {busy}")
-        _dispatch_later("run_apply", run, lock_retry_seconds())
+    if not _lock_or_wait(run, token, "apply", "run_apply", lock_retry_seconds()):
         return "busy"
     try:
         started = apply_begin(run.pk, lease=token)
@@ -859,88 +694,66 @@ def run_apply(run_id: int, *, tenant_id: int | None = None) -> str:
         _cleanup_after_stop(run.pk, token)
         return "noop"
     run = load_run(run.pk, None)
+    engine = engine_for(run.engine)
 
-    pipeline = _pipeline()
     log = LogTail()
-    fields: dict[str, Any] = {}
     timings = dict(run.stage_timings or {})
     timings["apply"] = {"status": "running", "started": timezone.now().isoformat()}
     lease_renew(run.pk, token, stage_timings=timings)
+    job = ApplyJob(
+        run=run,
+        workdir=workdir_for(run),
+        on_line=log,
+        read_artifact=lambda kind: _read_latest(run, kind),
+        record=lambda fields: lease_renew(run.pk, token, **fields),
+    )
     try:
-        from iac.composed import parse_spec
-
-        spec = parse_spec(run.spec)
         with Heartbeat(run.pk, token, log=log):  # no cancel event: an apply is never stopped half-way
-            workdir = _prepare_apply_workdir(run, pipeline, spec)
-            result = pipeline.apply_plan(
-                workdir,
-                PLAN_FILE,
-                run.plan_sha256,
-                account=run.config.account,
-                region=spec.region,
-                run_id=run.pk,
-                on_line=log,
-            )
-            ok = bool(result.ok)
-            if ok and run.kind in REFRESHED_AFTER_APPLY:
-                # Still under the workspace lock: record what this apply caused (see the function).
-                env = pipeline.terraform_env(run.config.account, spec.region, run_id=run.pk)
-                timings["refresh"] = state_refresh_after_apply(run, workdir, env=env, on_line=log)
-            if ok:
-                fields.update(_outputs_after_apply(run, pipeline, spec, workdir, timings))
-        if not ok:
-            fields.update(
-                error=result.message or "terraform apply failed",
-                error_category=str(result.category or "terraform"),
-            )
+            outcome = engine.apply(job)
     except Exception as exc:
         logger.exception("apply of run #%s failed", run.pk)
-        ok = False
-        fields.update(error=f"{type(exc).__name__}: {exc}", error_category="internal")
-        result = None
+        outcome = ApplyOutcome(ok=False, error=f"{type(exc).__name__}: {exc}", error_category="internal")
     try:
         artifacts.artifact_store(
             run=run, kind="apply_log", content=log.full() or "(no output)", filename="apply.log"
         )
     except Exception:
         logger.exception("storing the apply log of run #%s failed", run.pk)
-    duration = getattr(result, "duration_ms", None)
-    timings["apply"] = {**timings["apply"], "status": "passed" if ok else "error", "ms": duration or 0}
-    fields["stage_timings"] = timings
-    fields["log_tail"] = log.text()
-    to_status = S.APPLIED if ok else S.FAILED
+    timings.update(outcome.stage_timings)
+    status = "passed" if outcome.ok else "error"
+    timings["apply"] = {**timings["apply"], "status": status, "ms": outcome.duration_ms}
+    fields: dict[str, Any] = {**outcome.fields, "stage_timings": timings, "log_tail": log.text()}
+    if not outcome.ok:
+        fields.update(error=outcome.error or "the apply failed", error_category=outcome.error_category)
+    to_status = S.APPLIED if outcome.ok else S.FAILED
+    data = {"receipt": outcome.receipt} if outcome.receipt is not None else None
     transition(
         run.pk,
         to_status,
-        message="Applied" if ok else "Apply failed",
+        message=outcome.message or ("Applied" if outcome.ok else "Apply failed"),
+        data=data,
         expect_from=S.APPLYING,
         worker_lease="",
         lease_expires_at=None,
         **fields,
     )
     shutil.rmtree(workdir_for(run), ignore_errors=True)
-    if ok:
+    if outcome.ok and engine.stales_siblings:
         _stale_siblings(run)
+    if outcome.follow_up is not None:
+        _offer_follow_up(run, outcome.follow_up)
     return to_status
 
 
-def _outputs_after_apply(run: Run, pipeline, spec, workdir: Path, timings: dict) -> dict[str, Any]:
-    """`terraform output -json` of the applied state, sensitive values masked. The apply already
-    happened, so a failure here is noted on the run, never turned into a failed apply."""
-    from .apply import OutputsError, read_outputs
+def _read_latest(run: Run, kind: str) -> bytes | None:
+    artifact = artifacts.latest(run, kind)
+    return None if artifact is None else artifacts.artifact_read(artifact)
 
-    started = timezone.now()
-    try:
-        env = pipeline.terraform_env(run.config.account, spec.region, run_id=run.pk)
-        outputs = read_outputs(workdir, env=env)
-    except OutputsError as exc:
-        run_note(run.pk, f"Applied, but the outputs could not be read: {exc}")
-        outputs, status = {}, "error"
-    else:
-        status = "passed"
-    ms = int((timezone.now() - started).total_seconds() * 1000)
-    timings["outputs"] = {"status": status, "started": started.isoformat(), "ms": ms}
-    return {"outputs": outputs}
+
+def _offer_follow_up(run: Run, follow_up: dict) -> None:
+    """Record what the engine proposes after this apply (a rollback of the done part of a failed one);
+    a person starts it as a new reviewed run, never the worker."""
+    run_note(run.pk, follow_up.get("message", "A follow-up run is available"), data={"follow_up": follow_up})
 
 
 def _stale_siblings(run: Run) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class Status(StrEnum):
@@ -74,3 +78,33 @@ def timed(result: GateResult) -> Iterator[GateResult]:
         yield result
     finally:
         result.duration_ms = int((time.perf_counter() - start) * 1000)
+
+
+# --- the gate digest: what an approval binds, for every engine ------------------------------------
+
+_VOLATILE_DETAIL_KEYS = re.compile(r"(_ms|_seconds|duration)$")
+
+
+def _stable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _stable(v) for k, v in value.items() if not _VOLATILE_DETAIL_KEYS.search(str(k))}
+    if isinstance(value, list):
+        return [_stable(v) for v in value]
+    return value
+
+
+def gate_digest(gates: Iterable[GateResult | dict]) -> str:
+    """sha256 over the canonical gate results (timings left out): what an approval records."""
+    items = []
+    for gate in gates:
+        data = gate.to_dict() if isinstance(gate, GateResult) else dict(gate)
+        data.pop("duration_ms", None)
+        data = _stable(data)
+        # Tools such as Checkov report findings in no fixed order; the digest must not depend on it.
+        data["findings"] = sorted(data.get("findings", []), key=_canonical)
+        items.append(data)
+    return hashlib.sha256(_canonical(items).encode("utf-8")).hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)

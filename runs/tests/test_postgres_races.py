@@ -76,7 +76,7 @@ APPLY = (
     WAIT
     + """
 from types import SimpleNamespace
-from runs import worker
+from runs import terraform_engine, worker
 
 class Fake:
     def terraform_env(self, *a, **k):
@@ -87,8 +87,8 @@ class Fake:
         time.sleep(0.5)
         return SimpleNamespace(ok=True, message="", category=None, duration_ms=500)
 
-worker._pipeline = lambda: Fake()
-worker._prepare_apply_workdir = lambda run, pipeline, spec: Path(os.environ["T_READY"]).parent
+terraform_engine._pipeline = lambda: Fake()
+terraform_engine._prepare_apply_workdir = lambda run, pipeline, spec: Path(os.environ["T_READY"]).parent
 from iac.spec import CompositionSpec
 CompositionSpec.parse = classmethod(lambda cls, data: SimpleNamespace(region="ap-south-1"))
 emit({"result": worker.run_apply(int(os.environ["T_RUN"]), tenant_id=int(os.environ["T_TENANT"]))})

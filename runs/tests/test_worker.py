@@ -14,7 +14,8 @@ from django.utils import timezone
 from iac.gates.base import Finding
 from iac.gates.base import GateResult as Gate
 from iac.pipeline import PipelineResult, PipelineStatus, Stage
-from runs import artifacts, tasks, worker
+from iac.renderer import source_digest
+from runs import artifacts, tasks, terraform_engine, worker
 from runs.approvals import run_approve
 from runs.models import AppliedPlan, Approval, Artifact, GateResult, Run, WorkspaceLock
 from runs.services import lease_acquire, run_cancel, run_create, run_request_apply, transition
@@ -24,6 +25,8 @@ from tenants.services import config_update
 
 S = RunStatus
 REQUEST = "create an s3 bucket named acme-logs"
+MAIN_TF = 'resource "x" "y" {}'
+MAIN_TF_SHA256 = hashlib.sha256(MAIN_TF.encode()).hexdigest()
 
 
 class FakePipeline:
@@ -54,7 +57,7 @@ class FakePipeline:
             "each attempt starts from an empty work dir"
         )
         workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "main.tf").write_text('resource "x" "y" {}')
+        (workdir / "main.tf").write_text(MAIN_TF)
         (workdir / ".terraform").mkdir()
         plan = workdir / "plan.tfplan"
         plan.write_bytes(b"plan for " + spec.sha256().encode())
@@ -68,7 +71,11 @@ class FakePipeline:
             status=self.outcome,
             spec_sha256=spec.sha256(),
             workdir=str(workdir),
-            render=SimpleNamespace(source_sha256="s" * 64, files={"main.tf": "x"}, to_dict=lambda: {}),
+            render=SimpleNamespace(
+                source_sha256=source_digest({"main.tf": MAIN_TF_SHA256}),
+                files={"main.tf": "x"},
+                to_dict=lambda: {},
+            ),
             stages=[Stage("render", "ok", 5), Stage("plan", "ok", 50)],
             gates=gates,
             changes=self.outcome != PipelineStatus.NO_CHANGES,
@@ -96,7 +103,7 @@ class FakePipeline:
 @pytest.fixture
 def fake(monkeypatch):
     pipeline = FakePipeline()
-    monkeypatch.setattr(worker, "_pipeline", lambda: pipeline)
+    monkeypatch.setattr(terraform_engine, "_pipeline", lambda: pipeline)
     monkeypatch.setattr(
         "runs.apply.read_outputs",
         lambda workdir, env: {"bucket_id": {"value": "acme-logs", "sensitive": False, "type": "string"}},
@@ -121,7 +128,11 @@ def test_request_to_applied(own, fake, sent):
     assert generate_and_plan(run) == S.AWAITING_APPROVAL
     run.refresh_from_db()
     assert run.spec["stack"] == "static_bucket" and run.agent == "infra"
-    assert run.spec_sha256 and run.plan_sha256 and run.source_sha256 == "s" * 64
+    assert (
+        run.spec_sha256
+        and run.plan_sha256
+        and run.source_sha256 == source_digest({"main.tf": MAIN_TF_SHA256})
+    )
     assert run.config_version == own.dev.version and run.gate_digest == "d" * 64
     assert run.plan_summary["add"] == 1 and run.cost_estimate == {"monthly": "1.00"}
     assert {"generate", "render", "plan"} <= set(run.stage_timings)

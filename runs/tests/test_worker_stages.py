@@ -7,7 +7,7 @@ import pytest
 
 from iac.pipeline import PipelineStatus
 from iac.stage_events import StageCancelled
-from runs import worker
+from runs import terraform_engine, worker
 from runs.models import Run, RunEvent
 from runs.services import lease_acquire, run_cancel
 from runs.states import RunStatus
@@ -20,7 +20,7 @@ S = RunStatus
 @pytest.fixture
 def fake(monkeypatch):
     pipeline = FakePipeline()
-    monkeypatch.setattr(worker, "_pipeline", lambda: pipeline)
+    monkeypatch.setattr(terraform_engine, "_pipeline", lambda: pipeline)
     return pipeline
 
 
