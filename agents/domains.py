@@ -63,6 +63,9 @@ class AgentAnswer:
     blueprint: dict[str, Any] | None = None  # the blueprint the specs start from
     estimate: Any = None  # agents.commit.CostEstimate
     composition: dict[str, Any] | None = None  # a free-form proposal (agents.composition.compose_answer)
+    # A change for another engine than Terraform: {"engine": "aws", "source": {...}} becomes the run's
+    # engine and source (`Run.engine`, `Run.spec`).
+    run_source: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -85,6 +88,7 @@ class AgentAnswer:
             "blueprint": self.blueprint,
             "estimate": self.estimate.to_dict() if hasattr(self.estimate, "to_dict") else self.estimate,
             "composition": self.composition,
+            "run_source": self.run_source,
         }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from agents.domains import Agent, AgentAnswer, AgentContext
 from agents.infra import InfraAgent
 from agents.intent import Domain, Intent
+from agents.ops.agent import OpsAgent
 
 __all__ = ["AGENTS", "Agent", "AgentAnswer", "AgentContext", "NotAvailable", "choose_agent", "route"]
 
@@ -43,7 +44,7 @@ class NotAvailable:
         )
 
 
-AGENTS: list[Agent] = [InfraAgent()]
+AGENTS: list[Agent] = [InfraAgent(), OpsAgent()]
 _FALLBACK = NotAvailable()
 
 

@@ -110,9 +110,10 @@ def check_apply(run: Run, *, now=None) -> None:
         raise ApplyRefused(list(dict.fromkeys(reasons)))
 
 
-def apply_begin(run_id: int, *, lease: str) -> Run | None:
+def apply_begin(run_id: int, *, lease: str, world_changes: list[str] | None = None) -> Run | None:
     """Check and start the apply in one transaction; raises ApplyRefused after moving the run to
     stale/expired. None (nothing done) when the run is no longer approved or the lease is not `lease`.
+    `world_changes` are the engine's reasons the account no longer matches the plan (stale).
     The caller holds the worker lease and the workspace lock."""
     refused: ApplyRefused | None = None
     with transaction.atomic():
@@ -121,6 +122,8 @@ def apply_begin(run_id: int, *, lease: str) -> Run | None:
             return None
         try:
             check_apply(run)
+            if world_changes:
+                raise ApplyRefused([f"changed since the plan: {change}" for change in world_changes])
             with transaction.atomic():
                 AppliedPlan.objects.create(
                     tenant_id=run.tenant_id,

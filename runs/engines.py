@@ -103,6 +103,11 @@ class Engine(Protocol):
 
     def plan(self, job: PlanJob) -> PlanOutcome: ...
 
+    def recheck(self, run) -> list[str]:
+        """Just before an approved run applies: what changed in the world since its plan (one reason
+        each). Any reason makes the run stale and nothing is applied."""
+        ...
+
     def apply(self, job: ApplyJob) -> ApplyOutcome: ...
 
     def source_digest(self, stored: bytes) -> str:

@@ -220,6 +220,9 @@ class TerraformEngine:
 
     # --- apply -----------------------------------------------------------------------------------
 
+    def recheck(self, run: Run) -> list[str]:
+        return []  # Terraform itself refuses a saved plan whose state moved on
+
     def apply(self, job: ApplyJob) -> ApplyOutcome:
         from iac.composed import parse_spec
 

@@ -299,7 +299,7 @@ def run_generate(run_id: int, *, tenant_id: int | None = None) -> str:
     if token is None:
         return "noop"
     try:
-        transition(run.pk, S.GENERATING, message="Generating Terraform", expect_from=S.QUEUED)
+        transition(run.pk, S.GENERATING, message="Generating the change", expect_from=S.QUEUED)
     except IllegalTransition:
         _cleanup_after_stop(run.pk, token)
         return "noop"
@@ -382,6 +382,15 @@ def _generate(run: Run) -> tuple[str, dict[str, Any], str]:
             {**base, "error": "\n".join(answer.refusals) or answer.message, "error_category": "refused"},
             "Refused",
         )
+    if answer.status == "ready" and answer.run_source:  # another engine's change: its source as given
+        source = answer.run_source["source"]
+        fields = {
+            **base,
+            "engine": answer.run_source["engine"],
+            "spec": source,
+            "spec_sha256": spec_digest(source),
+        }
+        return S.VALIDATING, fields, answer.message
     # A free-form composition the agent validated, placed and safety-checked is planned like a stack.
     composed = (answer.composition or {}).get("spec") if answer.status == "proposed" else None
     if composed is not None:
@@ -686,15 +695,20 @@ def run_apply(run_id: int, *, tenant_id: int | None = None) -> str:
         return "noop"
     if not _lock_or_wait(run, token, "apply", "run_apply", lock_retry_seconds()):
         return "busy"
+    engine = engine_for(run.engine)
     try:
-        started = apply_begin(run.pk, lease=token)
+        changed = engine.recheck(run)  # an approval never applies to a different world
+    except Exception as exc:
+        logger.warning("re-checking run #%s failed", run.pk, exc_info=True)
+        changed = [f"the account could not be re-checked ({type(exc).__name__}: {exc})"]
+    try:
+        started = apply_begin(run.pk, lease=token, world_changes=changed)
     except ApplyRefused as exc:
         return str(exc.status)
     if started is None:
         _cleanup_after_stop(run.pk, token)
         return "noop"
     run = load_run(run.pk, None)
-    engine = engine_for(run.engine)
 
     log = LogTail()
     timings = dict(run.stage_timings or {})

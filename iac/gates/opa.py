@@ -239,13 +239,17 @@ def opa_gate(
     *,
     policy_dir: Path | str | None = None,
     isolate: bool = True,
+    name: str = GATE_NAME,
+    also: list[str] | None = None,
 ) -> GateResult:
-    """Evaluate every policy package's `deny` and `warn` against the plan; `data` becomes data.config."""
-    result = GateResult(name=GATE_NAME)
+    """Evaluate every policy package's `deny` and `warn` against the plan; `data` becomes data.config.
+    `also` names further rules to evaluate in the same call (e.g. what a plan requires of its review);
+    their values land in `details["also"]`."""
+    result = GateResult(name=name)
     with timed(result):
         modules = load_modules(policy_dir)
         packages = policy_packages(modules)
-        queries = [f"data.{pkg}.{kind}" for pkg in packages for kind in ("deny", "warn")]
+        queries = [f"data.{pkg}.{kind}" for pkg in packages for kind in ("deny", "warn")] + list(also or [])
         config = json.loads(json.dumps(data, default=_jsonable))  # config rows may hold Decimals
         outcomes = evaluate(modules, queries, data={"config": config}, input_doc=plan_json, isolate=isolate)
         counts = {"deny": 0, "warn": 0, "errors": 0}
@@ -272,6 +276,8 @@ def opa_gate(
             "policy_digest": policy_digest(modules),
             "counts": counts,
         }
+        if also:
+            result.details["also"] = {q: outcomes[q].value if outcomes[q].ok else None for q in also}
         result.summary = {
             Status.PASS: f"{len(packages)} policies passed",
             Status.WARN: f"{counts['warn']} warning(s) need acknowledgement",
