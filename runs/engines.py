@@ -110,6 +110,11 @@ class Engine(Protocol):
 
     def apply(self, job: ApplyJob) -> ApplyOutcome: ...
 
+    def page(self, run) -> dict | None:
+        """What the run page shows of this engine's plan: {"template": partial, ...its context}, or None
+        for the page's built-in plan diff."""
+        ...
+
     def source_digest(self, stored: bytes) -> str:
         """The digest of the stored source artifact, compared with the run's (and approval's)
         `source_sha256` before an apply."""

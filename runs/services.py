@@ -30,7 +30,8 @@ from tenants.roles import role_allows
 
 from . import locks
 from .audit import audit_record
-from .models import Approval, Run, RunEvent, RunKind, WorkspaceLock
+from .engines import UnknownEngine, engine_for
+from .models import Approval, Run, RunEngine, RunEvent, RunKind, WorkspaceLock
 from .states import END_STATES, IN_FLIGHT, IllegalTransition, RunStatus, check_transition
 
 logger = logging.getLogger(__name__)
@@ -514,6 +515,37 @@ def run_create(
         ):
             Run.objects.filter(pk=run.pk).update(blueprint_version_id=used["version_id"])
             run.blueprint_version_id = used["version_id"]
+        return run
+
+
+def run_create_from_source(
+    *, user, config_id: int, engine: str, source: dict[str, Any], request_text: str, agent: str = ""
+) -> Run:
+    """A new run whose source is given rather than read from free text (an MCP tool that names the
+    action and its targets): it skips generation and goes straight to planning, where its engine
+    checks the source like any other."""
+    if engine not in RunEngine.values:
+        raise ValidationError({"engine": f"Unknown engine {engine!r}."})
+    try:
+        engine_for(engine)
+    except UnknownEngine as exc:
+        raise ValidationError({"engine": str(exc)}) from None
+    text = (request_text or "").strip()[:MAX_REQUEST_CHARS] or canonical_json(source)[:MAX_REQUEST_CHARS]
+    with transaction.atomic():
+        config = _usable_config(user, config_id, "run.create")
+        run = _create_run(
+            config=config,
+            user=user,
+            request_text=text,
+            status=S.VALIDATING,
+            message="Requested with its source given",
+            data={"engine": engine},
+            engine=engine,
+            agent=agent,
+            spec=source,
+            spec_sha256=spec_digest(source),
+        )
+        _enqueue(run, "run_plan")
         return run
 
 

@@ -220,6 +220,9 @@ class TerraformEngine:
 
     # --- apply -----------------------------------------------------------------------------------
 
+    def page(self, run: Run) -> None:
+        return None  # the run page's own plan diff, drift and outputs sections are Terraform's
+
     def recheck(self, run: Run) -> list[str]:
         return []  # Terraform itself refuses a saved plan whose state moved on
 

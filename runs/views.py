@@ -30,6 +30,7 @@ from tenants.roles import role_allows
 from . import artifacts, locks, selectors, services
 from .approvals import RunStale, run_approve, run_reject, warnings_to_acknowledge
 from .drift import SHAPING_KINDS, last_applied
+from .engines import engine_for
 from .forms import (
     ApproveForm,
     CancelForm,
@@ -321,7 +322,11 @@ class RunPageMixin(TenantMixin):
             and not my_decision
         )
         questions = (run.clarification or {}).get("questions", [])
-        diff, diff_error = load_plan_diff(run) if run.plan_sha256 or run.has_changes else (None, "")
+        engine_page = engine_for(run.engine).page(run)
+        if engine_page is not None or not (run.plan_sha256 or run.has_changes):
+            diff, diff_error = None, ""
+        else:
+            diff, diff_error = load_plan_diff(run)
         lock = locks.held_by(run)
         gates = findings_by_severity(selectors.run_gates(run))
         return {
@@ -338,8 +343,9 @@ class RunPageMixin(TenantMixin):
             "cost_over_budget": any(b.get("exceeded") for b in (run.cost_estimate or {}).get("budgets", [])),
             "diff": diff,
             "diff_error": diff_error,
+            "engine_page": engine_page,
             "artifacts": selectors.run_artifacts(run),
-            "outputs": output_values(run.outputs),
+            "outputs": output_values(run.outputs) if engine_page is None else {},
             "approvals": approvals,
             "live_approvals": sum(
                 1

@@ -178,6 +178,48 @@ class AwsEngine:
             }
         return outcome
 
+    # --- the run page ------------------------------------------------------------------------------
+
+    template = "ops/_action_plan.html"
+
+    def page(self, run) -> dict[str, Any]:
+        """What the run page shows instead of a Terraform diff: one row per action and target, and
+        after the apply each action's verified result."""
+        artifact = artifacts.latest(run, ArtifactKind.PLAN_JSON_REDACTED)
+        page: dict[str, Any] = {"template": self.template}
+        if artifact is None:
+            return page
+        try:
+            document = json.loads(artifacts.artifact_read(artifact))
+        except (OSError, ValueError, artifacts.ArtifactIntegrityError):
+            return {**page, "error": "The action plan could not be read."}
+        results = (run.outputs or {}).get("actions") or {}
+        rows = [
+            {
+                **{k: action.get(k) for k in ("index", "name", "label", "precondition", "rollback", "downtime", "risk")},
+                "target": target,
+                "expected": (action.get("expected") or {}).get(target["id"], {}),
+                "permission_ok": (action.get("permission_check") or {}).get("ok"),
+                "result": results.get(str(action["index"])),
+            }
+            for action in document.get("actions", [])
+            for target in action.get("targets", [])
+        ]
+        follow_up = next(
+            (e.data["follow_up"] for e in run.events.order_by("-seq") if (e.data or {}).get("follow_up")), None
+        )
+        return {
+            **page,
+            "actions": document.get("actions", []),
+            "rows": rows,
+            "results": results,
+            "summary": document.get("summary") or {},
+            "cost": document.get("cost_delta") or {},
+            "skipped": document.get("skipped") or [],
+            "notes": document.get("notes") or [],
+            "follow_up": follow_up,
+        }
+
     def _document(self, run) -> dict[str, Any]:
         artifact = artifacts.latest(run, ArtifactKind.PLAN_FILE)
         return json.loads(artifacts.artifact_read(artifact)) if artifact is not None else {}

@@ -18,8 +18,11 @@ from agents.intent import Action, Domain, Intent, Resource
 
 # What a request says → the catalogue's verb.
 VERBS = {"restart": "reboot", "reboot": "reboot", "start": "start", "stop": "stop", "scale": "scale",
-         "snapshot": "snapshot", "rotate": "rotate", "run_command": "run_command", "tag": "tag",
+         "snapshot": "snapshot", "rotate": "rotate", "run_command": "run", "tag": "tag",
          "untag": "untag"}  # fmt: skip
+# Intent resource types the catalogue names otherwise; tagging acts on any resource by its ARN.
+TARGET_TYPES = {"asg": "autoscaling_group"}
+ANY_RESOURCE_VERBS = {"tag", "untag"}
 _ID_RE = re.compile(r"^(arn:|i-[0-9a-f]{8,17}$)")
 _UNSAFE_FLAGS = ("embedded_code", "instruction")
 
@@ -95,7 +98,8 @@ class OpsAgent:
                 "Name one kind of resource to act on (for example EC2 instances or one ECS service)."
             )
         resource = resources[0]
-        spec = catalogue.find(resource.type.value, verb)
+        target_type = "resource" if verb in ANY_RESOURCE_VERBS else TARGET_TYPES.get(resource.type.value)
+        spec = catalogue.find(target_type or resource.type.value, verb)
         if spec is None:
             kind = resource.type.value.replace("_", " ")
             return refuse(
