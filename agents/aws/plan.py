@@ -56,6 +56,17 @@ def document_sha256(document: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_bytes(document)).hexdigest()
 
 
+def describe_selector(selector: Mapping[str, Any]) -> str:
+    parts = []
+    for key, value in sorted(selector.items()):
+        if isinstance(value, Mapping):
+            value = ", ".join(f"{k}={v}" for k, v in sorted(value.items()))
+        elif isinstance(value, list | tuple):
+            value = ", ".join(str(v) for v in value)
+        parts.append(f"{key} {value}")
+    return "; ".join(parts) or "none"
+
+
 def parse_args(spec: ActionSpec, params: Mapping[str, Any] | None) -> BaseModel:
     try:
         return spec.args_model.model_validate(dict(params or {}))
@@ -195,13 +206,15 @@ def build_action_plan(
         else:
             skipped.append({**target.to_dict(), "reason": problem})
     if not targets:
-        used = ", ".join(f"{k}={v}" for k, v in sorted(selector.items())) or "none"
-        why = (
-            f"{len(skipped)} matched but none is in the state {spec.label} needs"
-            if skipped
-            else "none matched"
+        if skipped:
+            reasons = "; ".join(sorted({s["reason"] for s in skipped}))
+            why = f"{len(skipped)} matched, none in the needed state ({reasons})"
+        else:
+            why = "none matched"
+        raise NothingToDo(
+            f"Nothing to do for {spec.label}: {why}; filters used: {describe_selector(selector)}.",
+            filters=selector,
         )
-        raise NothingToDo(f"Nothing to do for {spec.label}: {why} (filters: {used}).", filters=selector)
 
     account = config.account
     entries: list[dict[str, Any]] = []
