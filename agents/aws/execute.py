@@ -93,7 +93,7 @@ def recheck(config: Config, document: Mapping[str, Any], run_id: int | str | Non
         target = found.target
         if target.id in planned:
             continue
-        eligible = spec.precondition_problem(target) is None
+        eligible = spec.skip_reason(ctx.args, target) is None
         if target.id not in skipped:
             reasons.append(f"{target.id} now matches the selector (new since the plan)")
         elif eligible:

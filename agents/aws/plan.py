@@ -21,6 +21,7 @@ from tenants.models import AccountMode, Config
 
 from . import actions as catalogue
 from .actions.base import (
+    ALREADY_THERE,
     RISKS,
     ActionContext,
     ActionFailed,
@@ -198,10 +199,10 @@ def build_action_plan(
         problem = spec.check_target(ctx, target) if spec.check_target else None
         if problem:
             raise ActionRequestInvalid(f"{target.id}: {problem}.")
-        problem = spec.precondition_problem(target)
+        problem = spec.skip_reason(args, target)
         if problem is None:
             targets.append(target)
-        elif found.named:
+        elif found.named and problem != ALREADY_THERE:
             raise ActionRequestInvalid(f"{target.id} cannot be acted on ({spec.label}): {problem}.")
         else:
             skipped.append({**target.to_dict(), "reason": problem})

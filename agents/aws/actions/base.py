@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 RISKS = ("low", "medium", "high")
 MAX_SUMMARY_CHARS = 2000
+ALREADY_THERE = "already in the expected state"
 
 
 class ActionRequestInvalid(Exception):
@@ -170,6 +171,9 @@ class ActionSpec:
     dry_run: bool = False  # the API takes DryRun (the permission pre-check)
     count_field: str | None = None  # an args field that is a count, capped by limits["max_count"]
     cost_sign: int = 0  # +1 starts billing for the target, -1 stops it
+    skip_if_expected: bool = (
+        False  # a target already in the expected state is left out (scale to the same count)
+    )
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
@@ -185,6 +189,12 @@ class ActionSpec:
                 wanted = " or ".join(str(a) for a in allowed)
                 return f"{key} is {have}, needs {wanted}"
         return None
+
+    def skip_reason(self, args: BaseModel, target: Target) -> str | None:
+        """Why a target is left out of the plan (already there, or in the wrong state), or None."""
+        if self.skip_if_expected and matches(target.state, self.expected(args, target)):
+            return ALREADY_THERE
+        return self.precondition_problem(target)
 
     def invoke(self, ctx: ActionContext, params: Mapping[str, Any]) -> dict[str, Any]:
         method = xform_name(self.operation)

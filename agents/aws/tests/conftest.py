@@ -1,4 +1,6 @@
-"""A sandbox account of its own per test (a random account id keeps moto's resources apart)."""
+"""One sandbox account for this package's tests (a random id keeps them apart from other packages);
+moto builds an account's EC2 world in seconds, so the tests share it and keep apart by unique tags and
+names instead."""
 
 from __future__ import annotations
 
@@ -20,9 +22,13 @@ def _fast_waits(settings):
     reset_aws_breaker()
 
 
+ACCOUNT_ID = str(random.randint(10**11, 10**12 - 1))
+_images: dict[str, str] = {}
+
+
 @pytest.fixture
 def config(db, sandbox_settings):
-    account = AwsAccountFactory(account_id=str(random.randint(10**11, 10**12 - 1)))
+    account = AwsAccountFactory(account_id=ACCOUNT_ID)
     return ConfigFactory(tenant=account.tenant, account=account)
 
 
@@ -37,7 +43,9 @@ def aws(config):
 def launch(aws):
     """launch(n, tags) -> instance ids, running."""
     ec2 = aws("ec2")
-    image = ec2.describe_images(Owners=["amazon"], MaxResults=5)["Images"][0]["ImageId"]
+    if "image" not in _images:
+        _images["image"] = ec2.describe_images(Owners=["amazon"], MaxResults=5)["Images"][0]["ImageId"]
+    image = _images["image"]
 
     def run(count: int = 1, tags: dict[str, str] | None = None, instance_type: str = "t3.micro") -> list[str]:
         spec = [
