@@ -20,7 +20,6 @@ from .client import ActionClients
 from .cost import cost_delta
 from .plan import ENGINE, SCHEMA_VERSION, action_entry, parse_args, summarize
 
-SANDBOX_SSM_NOTE = "The sandbox runs no command: SSM reports Success with no output."
 NOT_CHECKED = {"ok": None, "detail": "Not checked yet: plan this rollback as a new run to check it."}
 
 
@@ -133,8 +132,8 @@ def _run_action(
         )
         after, verified, waited = spec.wait(ctx, targets, response, action["expected"])
         result.update(after=after, verified=verified, ok=verified, waited_seconds=waited)
-        if ctx.clients.sandbox and spec.service == "ssm":
-            result["sandbox_note"] = SANDBOX_SSM_NOTE
+        if ctx.clients.sandbox and spec.sandbox_note:
+            result["sandbox_note"] = spec.sandbox_note
         error = None
         if not verified:
             error = ActionFailed(

@@ -222,8 +222,8 @@ def build_action_plan(
     for index, start in enumerate(range(0, len(targets), spec.batch_size)):
         batch = targets[start : start + spec.batch_size]
         parameters = spec.request(args, batch)
-        if spec.token_param:
-            parameters[spec.token_param] = _token(
+        if spec.idempotency_param:
+            parameters[spec.idempotency_param] = _token(
                 account.account_id, clients.region, run_id, index, parameters
             )
         check = permission_check(spec, ctx, parameters)
@@ -250,7 +250,7 @@ def build_action_plan(
             "skipped": skipped,
             "summary": summary,
             "cost_delta": delta,
-            "notes": list(spec.notes),
+            "notes": [*spec.notes, *([spec.sandbox_note] if clients.sandbox and spec.sandbox_note else [])],
         }
     )
     raw = canonical_bytes(document)

@@ -167,7 +167,7 @@ class ActionSpec:
     check_target: Callable[[ActionContext, Target], str | None] | None = None  # a problem, or None
     after: Callable[[ActionContext, list[Target], Mapping[str, Any]], dict[str, dict]] | None = None
     summarize: Callable[[Mapping[str, Any]], dict[str, Any]] = default_summary
-    token_param: str | None = None  # the API's idempotency-token parameter
+    idempotency_param: str | None = None  # the API's idempotency-token parameter
     dry_run: bool = False  # the API takes DryRun (the permission pre-check)
     count_field: str | None = None  # an args field that is a count, capped by limits["max_count"]
     cost_sign: int = 0  # +1 starts billing for the target, -1 stops it
@@ -175,6 +175,7 @@ class ActionSpec:
         False  # a target already in the expected state is left out (scale to the same count)
     )
     notes: tuple[str, ...] = field(default_factory=tuple)
+    sandbox_note: str | None = None  # what the sandbox does differently, shown for sandbox accounts
 
     def __post_init__(self) -> None:
         if self.risk not in RISKS:
