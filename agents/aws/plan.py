@@ -146,7 +146,7 @@ def action_entry(
             "expected": {t.id: spec.expected(args, t) for t in targets},
             "rollback": rollback_entry(spec, args, targets),
             "downtime": {"text": spec.downtime.text, "seconds": spec.downtime.seconds},
-            "risk": spec.risk,
+            "risk": spec.risk_for(args),
             "permissions": list(spec.permissions),
             "permission_check": dict(check),
         }

@@ -175,6 +175,7 @@ class ActionSpec:
         False  # a target already in the expected state is left out (scale to the same count)
     )
     notes: tuple[str, ...] = field(default_factory=tuple)
+    risk_of: Callable[[BaseModel], str] | None = None  # when the arguments decide the risk
     sandbox_note: str | None = None  # what the sandbox does differently, shown for sandbox accounts
 
     def __post_init__(self) -> None:
@@ -190,6 +191,9 @@ class ActionSpec:
                 wanted = " or ".join(str(a) for a in allowed)
                 return f"{key} is {have}, needs {wanted}"
         return None
+
+    def risk_for(self, args: BaseModel) -> str:
+        return self.risk_of(args) if self.risk_of is not None else self.risk
 
     def skip_reason(self, args: BaseModel, target: Target) -> str | None:
         """Why a target is left out of the plan (already there, or in the wrong state), or None."""
@@ -223,6 +227,7 @@ class ActionSpec:
         while True:
             after = self.after_state(ctx, targets, response)
             verified = all(t.id in after and matches(after[t.id], expected[t.id]) for t in targets)
-            if verified or time.monotonic() + interval > deadline:
+            settled = all(after.get(t.id, {}).get("settled") for t in targets)  # will not change any more
+            if verified or settled or time.monotonic() + interval > deadline:
                 return json_safe(after), verified, round(time.monotonic() - started, 3)
             time.sleep(interval)
