@@ -130,6 +130,9 @@ def _run_action(
             request_id=(response.get("ResponseMetadata") or {}).get("RequestId"),
             response=spec.summarize(response),
         )
+        problem = spec.response_problem(response) if spec.response_problem else None
+        if problem:
+            raise ActionFailed(f"{spec.label}: AWS reported failures: {problem}.")
         after, verified, waited = spec.wait(ctx, targets, response, action["expected"])
         result.update(after=after, verified=verified, ok=verified, waited_seconds=waited)
         if ctx.clients.sandbox and spec.sandbox_note:

@@ -115,7 +115,10 @@ def rollback_entry(spec: ActionSpec, args: BaseModel, targets: list[Target]) -> 
     if spec.rollback is None:
         return None
     undo = catalogue.get(spec.rollback)
-    undo_args = parse_args(undo, spec.rollback_args(args, targets))
+    raw = spec.rollback_args(args, targets)
+    if raw is None:
+        return None
+    undo_args = parse_args(undo, raw)
     return {
         "action": undo.name,
         "args": json_safe(undo_args.model_dump(mode="json")),

@@ -119,7 +119,8 @@ def default_summary(response: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def matches(after: Mapping[str, Any], expected: Mapping[str, Any]) -> bool:
-    """Each expected key holds in the after-state; a dict expects at least those entries."""
+    """Each expected key holds in the after-state; a dict expects at least those entries, and an entry
+    expected as None must be absent."""
     for key, want in expected.items():
         have = after.get(key)
         if isinstance(want, Mapping):
@@ -162,11 +163,14 @@ class ActionSpec:
     request: Callable[[BaseModel, list[Target]], dict[str, Any]]  # exact API kwargs of one batch
     expected: Callable[[BaseModel, Target], dict[str, Any]]
     rollback: str | None = None
-    rollback_args: Callable[[BaseModel, list[Target]], dict[str, Any]] = no_rollback_args
+    # The rollback's arguments for one batch; None when this batch cannot be undone in one call.
+    rollback_args: Callable[[BaseModel, list[Target]], dict[str, Any] | None] = no_rollback_args
     check_args: Callable[[ActionContext], None] | None = None  # raises ActionRequestInvalid
     check_target: Callable[[ActionContext, Target], str | None] | None = None  # a problem, or None
     after: Callable[[ActionContext, list[Target], Mapping[str, Any]], dict[str, dict]] | None = None
     summarize: Callable[[Mapping[str, Any]], dict[str, Any]] = default_summary
+    # A problem a successful HTTP answer can still report (e.g. per-resource failures), or None.
+    response_problem: Callable[[Mapping[str, Any]], str | None] | None = None
     idempotency_param: str | None = None  # the API's idempotency-token parameter
     dry_run: bool = False  # the API takes DryRun (the permission pre-check)
     count_field: str | None = None  # an args field that is a count, capped by limits["max_count"]
@@ -197,7 +201,8 @@ class ActionSpec:
 
     def skip_reason(self, args: BaseModel, target: Target) -> str | None:
         """Why a target is left out of the plan (already there, or in the wrong state), or None."""
-        if self.skip_if_expected and matches(target.state, self.expected(args, target)):
+        seen = {**target.state, "tags": target.tags}
+        if self.skip_if_expected and matches(seen, self.expected(args, target)):
             return ALREADY_THERE
         return self.precondition_problem(target)
 
