@@ -37,6 +37,7 @@ from .cost import cost_delta
 SCHEMA_VERSION = 1
 ENGINE = "aws"
 TOKEN_NAMESPACE = uuid.UUID("6f0c1d2e-8a47-4a52-9d43-4a1f3c0e2b91")
+SELECTOR_KEYS = frozenset({"ids", "names", "tags", "cluster", "service", "region"})
 NO_DRY_RUN = "This API has no DryRun; a missing permission shows when the action runs."
 
 
@@ -188,6 +189,11 @@ def build_action_plan(
 ) -> ActionPlan:
     spec = catalogue.get(action)
     selector = json_safe(dict(selector or {}))
+    unknown = sorted(set(selector) - SELECTOR_KEYS)
+    if unknown:
+        raise ActionRequestInvalid(
+            f"Unknown selector key(s) {', '.join(unknown)}; use {', '.join(sorted(SELECTOR_KEYS))}."
+        )
     clients = ActionClients(config, region=selector.get("region"), run_id=run_id)
     args = parse_args(spec, params)
     _check_count(spec, args, limits or {})
