@@ -10,7 +10,7 @@ from pydantic import Field
 from agents.aws_readonly import MAX_ITEMS, STATISTICS, ReadOnlyAws
 from tenants.tokens import TokenIdentity
 
-from .registry import ToolArgs, tool
+from .registry import ConfigArgs, tool
 from .scope import config_in_scope
 
 # Reading an account is narrowed like planning: a restricted (prod) config's account is readable only by
@@ -18,8 +18,7 @@ from .scope import config_in_scope
 READ = "aws.read"
 
 
-class AwsArgs(ToolArgs):
-    config: str | None = Field(None, description="Config name or id (default: your first non-prod config).")
+class AwsArgs(ConfigArgs):
     region: str | None = Field(
         None,
         pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$",

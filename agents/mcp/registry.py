@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as ArgumentsInvalid
 
 from agents.aws_readonly import AwsReadError
@@ -59,6 +59,14 @@ class ToolArgs(BaseModel):
 
 class NoArgs(ToolArgs):
     pass
+
+
+class ConfigArgs(ToolArgs):
+    """Arguments of a tool that acts on one config. Unnamed, the tool picks the caller's default one;
+    `manage.py tool` names the user's portal config instead. (Where `config` only filters, as in
+    `list_runs`, the arguments do not derive from this.)"""
+
+    config: str | None = Field(None, description="Config name or id (default: your first non-prod config).")
 
 
 Handler = Callable[[TokenIdentity, Any], dict[str, Any]]

@@ -22,7 +22,7 @@ from runs.states import AWAITING_PEOPLE, END_STATES, IN_FLIGHT, RunStatus, label
 from tenants.tokens import TokenIdentity
 
 from .plan_digest import plan_digest
-from .registry import ToolArgs, ToolFailure, tool
+from .registry import ConfigArgs, ToolArgs, ToolFailure, tool
 from .scope import config_in_scope, run_in_scope
 
 S = RunStatus
@@ -71,9 +71,8 @@ def _approval_state(run: Run) -> dict[str, Any]:
 # --- understanding ---------------------------------------------------------------------------------
 
 
-class IntentArgs(ToolArgs):
+class IntentArgs(ConfigArgs):
     text: str = Field(min_length=1, max_length=MAX_REQUEST_CHARS, description="The request, in plain words.")
-    config: str | None = Field(None, description="Config name or id (default: your first non-prod config).")
 
 
 @tool("nl_intent", action="view", args=IntentArgs)
@@ -104,7 +103,7 @@ def nl_intent(identity: TokenIdentity, args: IntentArgs) -> dict[str, Any]:
 # --- runs ------------------------------------------------------------------------------------------
 
 
-class GenerateArgs(ToolArgs):
+class GenerateArgs(ConfigArgs):
     request: str = Field(
         min_length=1, max_length=MAX_REQUEST_CHARS, description="What to change, in plain words."
     )
@@ -124,7 +123,7 @@ def generate(identity: TokenIdentity, args: GenerateArgs) -> dict[str, Any]:
     return {"run": run_brief(run), "next_step": _next_step(run)}
 
 
-class RequestArgs(ToolArgs):
+class RequestArgs(ConfigArgs):
     text: str = Field(
         min_length=1, max_length=MAX_REQUEST_CHARS, description="Anything you would type in the console."
     )

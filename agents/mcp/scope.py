@@ -6,7 +6,7 @@ from __future__ import annotations
 from runs.models import Run
 from runs.selectors import runs_for_user
 from tenants.models import Config
-from tenants.selectors import default_config, visible_configs
+from tenants.selectors import default_config, first_config, visible_configs
 from tenants.tokens import TokenIdentity
 
 from .registry import ToolFailure
@@ -52,10 +52,5 @@ def config_in_scope(
 
 
 def _first_allowed(identity: TokenIdentity, action: str) -> Config | None:
-    configs = list(
-        Config.objects.for_user(identity.user, action)
-        .filter(tenant=identity.tenant)
-        .select_related("account", "tenant")
-        .order_by("name")
-    )
-    return next((c for c in configs if c.env != "prod"), configs[0] if configs else None)
+    configs = Config.objects.for_user(identity.user, action).filter(tenant=identity.tenant)
+    return first_config(list(configs.select_related("account", "tenant").order_by("name")))
