@@ -31,7 +31,10 @@ class Command(BaseCommand):
         parser.add_argument("--tenant", help="the tenant's slug")
         parser.add_argument("--user", help="the email of the member to act as")
         parser.add_argument("--config", help="config name or id (default: the user's portal config)")
-        parser.add_argument("--args", default="{}", help="the tool's arguments as a JSON object")
+        # `args` is Django's own option name (positional arguments), so the JSON lands in `tool_args`.
+        parser.add_argument(
+            "--args", dest="tool_args", default="{}", help="the tool's arguments as a JSON object"
+        )
         parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     def handle(self, *args, **options):
@@ -45,7 +48,7 @@ class Command(BaseCommand):
         spec = tools.get(name)
         if spec is None:
             raise CommandError(f"Unknown tool {name!r}; manage.py tool --list shows them.")
-        arguments = _arguments(options["args"])
+        arguments = _arguments(options["tool_args"])
         identity = _identity(options["tenant"], options["user"])
         arguments = _with_config(spec, arguments, identity, options["config"])
         try:
