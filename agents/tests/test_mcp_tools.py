@@ -12,52 +12,16 @@ from agents.mcp import registry
 from agents.mcp.registry import ToolFailure, all_tools, invoke
 from blueprints.models import Blueprint
 from conftest import ROLES
-from runs import artifacts
 from runs.models import AuditEvent, Notification, Run, RunEvent
 from runs.states import RunStatus
 from runs.tests.factories import planned_run
-from tenants.aws import session_for_account
 from tenants.models import Membership
 from tenants.roles import role_allows
 from tenants.tokens import token_authenticate, token_create
 
-S = RunStatus
+from .tool_samples import NO_TARGET, SAMPLES, with_plan_json
 
-PLAN_JSON = {
-    "resource_changes": [
-        {
-            "address": "aws_s3_bucket.logs",
-            "type": "aws_s3_bucket",
-            "change": {
-                "actions": ["create"],
-                "before": None,
-                "after": {"bucket": "acme-logs", "force_destroy": False, "tags": {"Owner": "team"}},
-                "after_unknown": {"arn": True, "id": True},
-            },
-        },
-        {
-            "address": "aws_db_instance.main",
-            "type": "aws_db_instance",
-            "change": {
-                "actions": ["update"],
-                "before": {"instance_class": "db.t3.micro", "password": "***REDACTED***", "port": 5432},
-                "after": {"instance_class": "db.t3.small", "password": "***REDACTED***", "port": 5432},
-                "after_unknown": {},
-            },
-        },
-        {
-            "address": "aws_instance.old",
-            "type": "aws_instance",
-            "change": {"actions": ["delete"], "before": {"instance_type": "t3.micro"}, "after": None},
-        },
-        {
-            "address": "aws_vpc.main",
-            "type": "aws_vpc",
-            "change": {"actions": ["no-op"], "before": {"cidr_block": "10.0.0.0/16"}, "after": {}},
-        },
-    ],
-    "output_changes": {"bucket_arn": {"actions": ["create"]}},
-}
+S = RunStatus
 
 
 @pytest.fixture(autouse=True)
@@ -83,13 +47,6 @@ def identity_for(world, role, *, token_role=None):
     return token_authenticate(raw)
 
 
-def with_plan_json(run):
-    artifacts.artifact_store(run=run, kind="plan_json_redacted", content=json.dumps(PLAN_JSON))
-    Run.objects.filter(pk=run.pk).update(plan_summary={"add": 1, "change": 1, "destroy": 1, "replace": 0})
-    run.refresh_from_db()
-    return run
-
-
 def calls_audited(identity) -> int:
     return AuditEvent.objects.filter(tenant=identity.tenant, action=registry.AUDIT_ACTION).count()
 
@@ -105,50 +62,8 @@ def outcome(identity, name, arguments):
 # --- the matrix ---------------------------------------------------------------------------------------
 
 
-def _instance(world) -> str:
-    ec2 = session_for_account(world.account).client("ec2")
-    image = ec2.describe_images(Owners=["amazon"], MaxResults=5)["Images"][0]["ImageId"]
-    return ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro")["Instances"][0][
-        "InstanceId"
-    ]
-
-
-def _cluster(world) -> str:
-    name = f"{world.tenant.slug}-cluster"
-    session_for_account(world.account).client("ecs").create_cluster(clusterName=name)
-    return name
-
-
-def _run_args(extra=None):
-    return lambda world, run: {"run_id": run.pk, **(extra or {})}
-
-
-def _config_args(extra=None):
-    return lambda world, run: {"config": str(world.dev.pk), **(extra or {})}
-
-
-# tool -> how to call it against a target world (its run, its config, its AWS objects)
-MATRIX = {
-    "nl_intent": lambda w, r: {"text": "create an s3 bucket named acme-assets", "config": str(w.dev.pk)},
-    "generate": lambda w, r: {"request": "create an s3 bucket named acme-assets", "config": str(w.dev.pk)},
-    "validate": _run_args(),
-    "plan": _run_args({"wait_seconds": 0}),
-    "request_apply": _run_args({"note": "ship it"}),
-    "run_status": _run_args(),
-    "list_runs": _config_args(),
-    "plan_summary": _run_args(),
-    "search_audit": _config_args(),
-    "list_blueprints": None,  # no target: its own-tenant scoping is tested below
-    "ec2_list_instances": _config_args(),
-    "ec2_describe_instance": lambda w, r: {"config": str(w.dev.pk), "instance_id": _instance(w)},
-    "ecs_list_clusters": _config_args(),
-    "ecs_list_services": lambda w, r: {"config": str(w.dev.pk), "cluster": _cluster(w)},
-    "rds_list_db_instances": _config_args(),
-    "cloudwatch_list_alarms": _config_args(),
-    "cloudwatch_get_metric_statistics": _config_args(
-        {"namespace": "AWS/EC2", "metric_name": "CPUUtilization"}
-    ),
-}
+# tool -> how to call it against a target world; list_blueprints takes no target (its scoping is below)
+MATRIX = {name: (None if name in NO_TARGET else sample) for name, sample in SAMPLES.items()}
 
 
 def test_the_matrix_covers_every_tool():
