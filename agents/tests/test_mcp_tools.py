@@ -346,3 +346,82 @@ def test_an_unexpected_error_is_an_internal_error_without_a_traceback(own, monke
     monkeypatch.setattr("agents.mcp.run_tools.runs_for_user", broken)
     code, message = outcome(identity_for(own, "viewer"), "list_runs", {})
     assert code == "internal" and "secret internals" not in message and "Reference" in message
+
+
+# --- request: anything a user can type -------------------------------------------------------------------
+
+
+def _request(identity, text, **extra):
+    return outcome(identity, "request", {"text": text, "wait_seconds": 0, **extra})
+
+
+def test_request_for_a_change_creates_the_run_the_console_would(own):
+    code, result = _request(identity_for(own, "operator"), "create an s3 bucket named acme-assets")
+    assert code == "ok", result
+    run = Run.objects.get()
+    assert result["created"] is True and result["agent"] == "infra" and result["answer"] == "ready"
+    assert result["run"]["id"] == run.pk and run.status == S.QUEUED and run.config == own.dev
+    assert (
+        run.requested_by == own.user("operator")
+        and run.request_text == "create an s3 bucket named acme-assets"
+    )
+    assert "plan" in result["next_step"]
+
+
+def test_request_that_needs_answers_returns_the_questions(own):
+    code, result = _request(identity_for(own, "operator"), "make it bigger")
+    assert code == "ok", result
+    run = Run.objects.get()
+    assert run.status == S.NEEDS_CLARIFICATION and result["run"]["status"] == "needs_clarification"
+    assert result["run"]["questions"] and all(q["question"] for q in result["run"]["questions"])
+
+
+@pytest.mark.parametrize(
+    ("text", "domain"),
+    [("how much did we spend last month", "cost"), ("restart EC2 instances tagged Env=staging", "ops")],
+)
+def test_request_for_a_domain_without_an_agent_says_so_and_creates_nothing(own, text, domain):
+    identity = identity_for(own, "operator")
+    code, result = _request(identity, text)
+    assert code == "ok", result
+    assert result["created"] is False and result["answer"] == "not_available"
+    assert result["intent"]["domain"] == domain and "not available yet" in result["message"]
+    assert Run.objects.count() == 0
+    assert AuditEvent.objects.filter(action=registry.AUDIT_ACTION, data__tool="request").count() == 1
+
+
+def test_a_refused_request_creates_nothing(own):
+    code, result = _request(identity_for(own, "operator"), "create a database")
+    assert code == "ok", result
+    assert result["created"] is False and result["answer"] == "refused" and result["refusals"]
+    assert Run.objects.count() == 0
+
+
+def test_request_on_a_restricted_config_needs_a_grant(own):
+    from tenants.services import config_update
+
+    config_update(actor_membership=own.members["admin"], config_id=own.prod.pk, restricted=True)
+    code, message = _request(identity_for(own, "operator"), "create an s3 bucket named acme-p", config="prod")
+    assert code == "forbidden" and "prod is restricted" in message
+    code, message = _request(identity_for(own, "viewer"), "create an s3 bucket named acme-p")
+    assert code == "forbidden" and "run.create" in message
+    assert Run.objects.count() == 0
+
+
+def test_a_viewer_token_reads_a_restricted_account_only_with_a_grant(own, sandbox_settings):
+    from tenants.services import config_set_grant, config_update
+
+    config_update(actor_membership=own.members["admin"], config_id=own.prod.pk, restricted=True)
+    identity = identity_for(own, "viewer")
+    code, message = outcome(identity, "ec2_list_instances", {"config": "prod"})
+    assert code == "forbidden" and "aws.read" in message
+    code, _ = outcome(identity, "ec2_list_instances", {})  # the default is a config they may read
+    assert code == "ok"
+    config_set_grant(
+        actor_membership=own.members["admin"],
+        config_id=own.prod.pk,
+        user_id=own.user("viewer").pk,
+        granted=True,
+    )
+    code, result = outcome(identity, "ec2_list_instances", {"config": "prod"})
+    assert code == "ok" and result["config"] == "prod"
