@@ -110,15 +110,27 @@ def tool(name: str, *, action: str, args: type[ToolArgs] = NoArgs, read_only: bo
     return register
 
 
-# The modules that register tools, in the order they are listed. A new tool module is one more name here.
+# The modules that register tools, in the order they are listed: a plain name is a module of this package,
+# a dotted one is a full path (a domain's `agents.<domain>.tools`). A new tool module is one more name here.
 GROUPS: tuple[str, ...] = ("run_tools", "catalog_tools", "aws_tools")
+
+
+def _module(group: str) -> str:
+    return group if "." in group else f"{__package__}.{group}"
 
 
 def all_tools() -> dict[str, ToolSpec]:
     """Every tool, in GROUPS order (importing a group's module registers its tools)."""
-    for group in GROUPS:
-        importlib.import_module(f"{__package__}.{group}")
-    order = {f"{__package__}.{group}": rank for rank, group in enumerate(GROUPS)}
+    order = {_module(group): rank for rank, group in enumerate(GROUPS)}
+    for module in order:
+        importlib.import_module(module)
+    stray = sorted(
+        f"{spec.name} ({spec.handler.__module__})"
+        for spec in TOOLS.values()
+        if spec.handler.__module__ not in order
+    )
+    if stray:
+        raise RuntimeError(f"Tools registered outside the modules in GROUPS: {', '.join(stray)}")
     return dict(sorted(TOOLS.items(), key=lambda item: order[item[1].handler.__module__]))
 
 
