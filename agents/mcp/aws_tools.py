@@ -1,5 +1,6 @@
 """Read-only AWS tools on the account behind a config of the token's tenant (its default config unless
-one is named), each checked against `aws.read` on that config. Calls go through `agents.aws_readonly` (AssumeRole or the sandbox, circuit breaker, caps)."""
+one is named), each checked against `aws.read` on that config. Calls go through `agents.aws_readonly`
+(AssumeRole or the sandbox, circuit breaker, caps)."""
 
 from __future__ import annotations
 

@@ -26,6 +26,7 @@ from .registry import ConfigArgs, ToolArgs, ToolFailure, tool
 from .scope import config_in_scope, run_in_scope
 
 S = RunStatus
+DRAFT = "run.create"  # drafting a run: the least role of `generate` and `request`, and their config check
 MAX_WAIT_SECONDS = 300
 POLL_SECONDS = 1.0
 MAX_FINDINGS = 5
@@ -112,12 +113,12 @@ class GenerateArgs(ConfigArgs):
     )
 
 
-@tool("generate", action="run.create", args=GenerateArgs, read_only=False)
+@tool("generate", action=DRAFT, args=GenerateArgs, read_only=False)
 def generate(identity: TokenIdentity, args: GenerateArgs) -> dict[str, Any]:
     """Create a run from a plain-language request. Gantry renders reviewed Terraform from curated modules
     and runs every gate and `terraform plan` in the background; follow it with `plan` (wait for the plan)
     and `run_status`. When the run needs clarification its questions are returned: send a clearer request."""
-    config = config_in_scope(identity, args.config, usable=True)
+    config = config_in_scope(identity, args.config, action=DRAFT)
     run = run_create(user=identity.user, config_id=config.pk, request_text=args.request)
     run = Run.objects.select_related("config").get(pk=run.pk)
     return {"run": run_brief(run), "next_step": _next_step(run)}
@@ -139,13 +140,13 @@ class RequestArgs(ConfigArgs):
 NO_RUN_ANSWERS = frozenset({"not_available", "refused"})
 
 
-@tool("request", action="run.create", args=RequestArgs, read_only=False)
+@tool("request", action=DRAFT, args=RequestArgs, read_only=False)
 def request(identity: TokenIdentity, args: RequestArgs) -> dict[str, Any]:
     """Say anything a user can type in Gantry's console. It is understood and routed to the domain's agent
     exactly as the console does; the answer is that agent's: a run (with its status, plan and approvals)
     for a change, its questions when something is missing, or why it cannot be done (a domain without an
     agent yet, a refused request), in which case nothing is created."""
-    config = config_in_scope(identity, args.config, usable=True, action="run.create")
+    config = config_in_scope(identity, args.config, action=DRAFT)
     preview = request_preview(user=identity.user, config=config, text=args.text)
     if preview.intent is None:
         raise ToolFailure(preview.error or "The request could not be understood.", code="invalid")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from runs.models import Run
 from runs.selectors import runs_for_user
 from tenants.models import Config
-from tenants.selectors import default_config, first_config, visible_configs
+from tenants.selectors import first_config, visible_configs
 from tenants.tokens import TokenIdentity
 
 from .registry import ToolFailure
@@ -23,17 +23,15 @@ def run_in_scope(identity: TokenIdentity, run_id: int) -> Run:
         raise ToolFailure(f"Run #{run_id} not found.", code="not_found") from None
 
 
-def config_in_scope(
-    identity: TokenIdentity, ref: str | int | None, *, usable: bool = False, action: str = "view"
-) -> Config:
-    """The config named `ref` (a name or an id) in the token's tenant; without `ref`, the default one:
-    the first non-prod config the user may plan with (`usable`) or take `action` on.
+def config_in_scope(identity: TokenIdentity, ref: str | int | None, *, action: str = "view") -> Config:
+    """The config named `ref` (a name or an id) in the token's tenant; without `ref`, the first non-prod
+    config the user may take `action` on (`run.create` for a tool that drafts runs).
 
     A config the user may see but not take a narrowed `action` on (a restricted prod config without a
     grant) is refused as forbidden rather than hidden: its name is on every page they can open."""
     user, tenant = identity.user, identity.tenant
     if ref in (None, ""):
-        config = default_config(user, tenant) if usable else _first_allowed(identity, action)
+        config = _first_allowed(identity, action)
         if config is None:
             raise ToolFailure(
                 f"No config in {tenant.slug} is available to you; name one with `config`.", code="not_found"
