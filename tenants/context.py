@@ -48,9 +48,7 @@ def resolve(request) -> ActiveContext:
     config_id = request.session.get(SESSION_CONFIG)
     ctx.config = next((c for c in ctx.configs if c.pk == config_id), None)
     if ctx.config is None:
-        ctx.config = next(
-            (c for c in ctx.configs if c.env != "prod"), ctx.configs[0] if ctx.configs else None
-        )
+        ctx.config = selectors.first_config(ctx.configs)
         request.session[SESSION_CONFIG] = ctx.config.pk if ctx.config else None
     return ctx
 

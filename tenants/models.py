@@ -18,7 +18,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from .roles import Role, roles_allowed
+from .roles import CONFIG_NARROWED_ACTIONS, Role, roles_allowed
 
 ACCOUNT_ID_VALIDATOR = RegexValidator(r"^\d{12}$", "An AWS account id is 12 digits.")
 ROLE_ARN_VALIDATOR = RegexValidator(
@@ -29,9 +29,6 @@ REGION_VALIDATOR = RegexValidator(
     r"^[a-z]{2}(-gov)?-[a-z]+-\d$", "Expected an AWS region code like ap-south-1."
 )
 SLUG_VALIDATOR = RegexValidator(r"^[a-z0-9][a-z0-9-]{0,62}$", "Lower-case letters, digits and dashes.")
-
-# Actions on a config that a guardian grant can narrow (a restricted prod config, say).
-CONFIG_NARROWED_ACTIONS = {"config.use", "run.create", "run.plan", "run.apply", "run.approve", "run.cancel"}
 
 
 class Currency(models.TextChoices):

@@ -20,6 +20,7 @@ ACTIONS: dict[str, Role] = {
     "audit.view": Role.VIEWER,
     "audit.export": Role.VIEWER,
     "artifact.download": Role.VIEWER,
+    "aws.read": Role.VIEWER,  # list and describe resources in the account behind a config
     "config.use": Role.OPERATOR,
     "run.create": Role.OPERATOR,
     "run.plan": Role.OPERATOR,
@@ -36,6 +37,12 @@ ACTIONS: dict[str, Role] = {
     "tenant.manage": Role.ADMIN,
     "workspace.force_unlock": Role.ADMIN,
 }
+
+# Actions on a config that a django-guardian grant narrows: on a restricted config (prod, say) only admins
+# and members granted `tenants.use_config` on it may take them, whatever their role allows elsewhere.
+CONFIG_NARROWED_ACTIONS = frozenset(
+    {"config.use", "aws.read", "run.create", "run.plan", "run.apply", "run.approve", "run.cancel"}
+)
 
 
 def least_role(action: str) -> Role:

@@ -43,7 +43,16 @@ def tenant_invitations(user, tenant) -> QuerySet[Invitation]:
     )
 
 
-def default_config(user, tenant) -> Config | None:
-    """The config a session starts on: the first usable non-prod one, else any usable one."""
-    configs = list(usable_configs(user, tenant).order_by("name"))
+def first_config(configs: list[Config]) -> Config | None:
+    """The one to start on: the first non-prod config, else the first."""
     return next((c for c in configs if c.env != "prod"), configs[0] if configs else None)
+
+
+def default_config(user, tenant) -> Config | None:
+    """The first usable non-prod config, else any usable one."""
+    return first_config(list(usable_configs(user, tenant).order_by("name")))
+
+
+def session_start_config(user, tenant) -> Config | None:
+    """The config a new portal session in `tenant` starts on (what the header's picker shows first)."""
+    return first_config(list(context_configs(user, tenant).order_by("name")))

@@ -36,10 +36,21 @@ class TokenInvalid(Exception):
 
 @dataclass(frozen=True)
 class TokenIdentity:
-    token: ApiToken
+    token: ApiToken | None  # None when the platform's operator acts as the member (`manage.py tool`)
     user: object
     tenant: Tenant
     role: str  # the lower of the token's role and the owner's current membership role
+
+
+def member_identity(user, tenant: Tenant) -> TokenIdentity:
+    """The identity of `user` acting in `tenant` without a token: exactly their membership role there, as
+    a token of theirs with that role would have. Raises TokenInvalid when they may not act there."""
+    if not user.is_active or not tenant.is_active:
+        raise TokenInvalid(f"{user.email} or {tenant.slug} is deactivated.")
+    membership = Membership.objects.filter(user=user, tenant=tenant).first()
+    if membership is None:
+        raise TokenInvalid(f"{user.email} is not a member of {tenant.slug}.")
+    return TokenIdentity(token=None, user=user, tenant=tenant, role=membership.role)
 
 
 def new_token_value() -> str:

@@ -36,7 +36,9 @@ def cost_delta(changes: Iterable[tuple[ActionSpec, list[Target]]]) -> dict[str, 
     hourly = Decimal(0)
     priced: list[str] = []
     unpriced: list[str] = []
+    scaling = False
     for spec, targets in changes:
+        scaling = scaling or spec.count_field is not None
         if not spec.cost_sign:
             continue
         for target in targets:
@@ -53,8 +55,10 @@ def cost_delta(changes: Iterable[tuple[ActionSpec, list[Target]]]) -> dict[str, 
     if priced:
         basis += ": " + "; ".join(priced)
     else:
-        basis += ": no action here starts or stops billed compute"
+        basis += ": no action here starts or stops a priced instance"
     if unpriced:
         basis += f". No price known for {', '.join(unpriced)}; counted as 0"
+    if scaling:
+        basis += ". The cost of the tasks or instances a new desired count adds or removes is not estimated"
     basis += ". Storage, snapshots, tasks and data transfer are not estimated."
     return {"daily": str(daily), "monthly": str(monthly), "currency": "USD", "basis": basis}

@@ -20,7 +20,6 @@ from .client import ActionClients
 from .cost import cost_delta
 from .plan import ENGINE, SCHEMA_VERSION, action_entry, parse_args, summarize
 
-SANDBOX_SSM_NOTE = "The sandbox runs no command: SSM reports Success with no output."
 NOT_CHECKED = {"ok": None, "detail": "Not checked yet: plan this rollback as a new run to check it."}
 
 
@@ -93,7 +92,7 @@ def recheck(config: Config, document: Mapping[str, Any], run_id: int | str | Non
         target = found.target
         if target.id in planned:
             continue
-        eligible = spec.precondition_problem(target) is None
+        eligible = spec.skip_reason(ctx.args, target) is None
         if target.id not in skipped:
             reasons.append(f"{target.id} now matches the selector (new since the plan)")
         elif eligible:
@@ -131,10 +130,13 @@ def _run_action(
             request_id=(response.get("ResponseMetadata") or {}).get("RequestId"),
             response=spec.summarize(response),
         )
+        problem = spec.response_problem(response) if spec.response_problem else None
+        if problem:
+            raise ActionFailed(f"{spec.label}: AWS reported failures: {problem}.")
         after, verified, waited = spec.wait(ctx, targets, response, action["expected"])
         result.update(after=after, verified=verified, ok=verified, waited_seconds=waited)
-        if ctx.clients.sandbox and spec.service == "ssm":
-            result["sandbox_note"] = SANDBOX_SSM_NOTE
+        if ctx.clients.sandbox and spec.sandbox_note:
+            result["sandbox_note"] = spec.sandbox_note
         error = None
         if not verified:
             error = ActionFailed(

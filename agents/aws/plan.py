@@ -21,6 +21,7 @@ from tenants.models import AccountMode, Config
 
 from . import actions as catalogue
 from .actions.base import (
+    ALREADY_THERE,
     RISKS,
     ActionContext,
     ActionFailed,
@@ -36,6 +37,7 @@ from .cost import cost_delta
 SCHEMA_VERSION = 1
 ENGINE = "aws"
 TOKEN_NAMESPACE = uuid.UUID("6f0c1d2e-8a47-4a52-9d43-4a1f3c0e2b91")
+SELECTOR_KEYS = frozenset({"ids", "names", "tags", "cluster", "service", "region"})
 NO_DRY_RUN = "This API has no DryRun; a missing permission shows when the action runs."
 
 
@@ -54,6 +56,17 @@ def canonical_bytes(document: Mapping[str, Any]) -> bytes:
 
 def document_sha256(document: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_bytes(document)).hexdigest()
+
+
+def describe_selector(selector: Mapping[str, Any]) -> str:
+    parts = []
+    for key, value in sorted(selector.items()):
+        if isinstance(value, Mapping):
+            value = ", ".join(f"{k}={v}" for k, v in sorted(value.items()))
+        elif isinstance(value, list | tuple):
+            value = ", ".join(str(v) for v in value)
+        parts.append(f"{key} {value}")
+    return "; ".join(parts) or "none"
 
 
 def parse_args(spec: ActionSpec, params: Mapping[str, Any] | None) -> BaseModel:
@@ -103,7 +116,10 @@ def rollback_entry(spec: ActionSpec, args: BaseModel, targets: list[Target]) -> 
     if spec.rollback is None:
         return None
     undo = catalogue.get(spec.rollback)
-    undo_args = parse_args(undo, spec.rollback_args(args, targets))
+    raw = spec.rollback_args(args, targets)
+    if raw is None:
+        return None
+    undo_args = parse_args(undo, raw)
     return {
         "action": undo.name,
         "args": json_safe(undo_args.model_dump(mode="json")),
@@ -134,7 +150,7 @@ def action_entry(
             "expected": {t.id: spec.expected(args, t) for t in targets},
             "rollback": rollback_entry(spec, args, targets),
             "downtime": {"text": spec.downtime.text, "seconds": spec.downtime.seconds},
-            "risk": spec.risk,
+            "risk": spec.risk_for(args),
             "permissions": list(spec.permissions),
             "permission_check": dict(check),
         }
@@ -173,6 +189,11 @@ def build_action_plan(
 ) -> ActionPlan:
     spec = catalogue.get(action)
     selector = json_safe(dict(selector or {}))
+    unknown = sorted(set(selector) - SELECTOR_KEYS)
+    if unknown:
+        raise ActionRequestInvalid(
+            f"Unknown selector key(s) {', '.join(unknown)}; use {', '.join(sorted(SELECTOR_KEYS))}."
+        )
     clients = ActionClients(config, region=selector.get("region"), run_id=run_id)
     args = parse_args(spec, params)
     _check_count(spec, args, limits or {})
@@ -187,29 +208,31 @@ def build_action_plan(
         problem = spec.check_target(ctx, target) if spec.check_target else None
         if problem:
             raise ActionRequestInvalid(f"{target.id}: {problem}.")
-        problem = spec.precondition_problem(target)
+        problem = spec.skip_reason(args, target)
         if problem is None:
             targets.append(target)
-        elif found.named:
+        elif found.named and problem != ALREADY_THERE:
             raise ActionRequestInvalid(f"{target.id} cannot be acted on ({spec.label}): {problem}.")
         else:
             skipped.append({**target.to_dict(), "reason": problem})
     if not targets:
-        used = ", ".join(f"{k}={v}" for k, v in sorted(selector.items())) or "none"
-        why = (
-            f"{len(skipped)} matched but none is in the state {spec.label} needs"
-            if skipped
-            else "none matched"
+        if skipped:
+            reasons = "; ".join(sorted({s["reason"] for s in skipped}))
+            why = f"{len(skipped)} matched, none in the needed state ({reasons})"
+        else:
+            why = "none matched"
+        raise NothingToDo(
+            f"Nothing to do for {spec.label}: {why}; filters used: {describe_selector(selector)}.",
+            filters=selector,
         )
-        raise NothingToDo(f"Nothing to do for {spec.label}: {why} (filters: {used}).", filters=selector)
 
     account = config.account
     entries: list[dict[str, Any]] = []
     for index, start in enumerate(range(0, len(targets), spec.batch_size)):
         batch = targets[start : start + spec.batch_size]
         parameters = spec.request(args, batch)
-        if spec.token_param:
-            parameters[spec.token_param] = _token(
+        if spec.idempotency_param:
+            parameters[spec.idempotency_param] = _token(
                 account.account_id, clients.region, run_id, index, parameters
             )
         check = permission_check(spec, ctx, parameters)
@@ -236,7 +259,7 @@ def build_action_plan(
             "skipped": skipped,
             "summary": summary,
             "cost_delta": delta,
-            "notes": list(spec.notes),
+            "notes": [*spec.notes, *([spec.sandbox_note] if clients.sandbox and spec.sandbox_note else [])],
         }
     )
     raw = canonical_bytes(document)

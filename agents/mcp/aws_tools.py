@@ -1,5 +1,6 @@
 """Read-only AWS tools on the account behind a config of the token's tenant (its default config unless
-one is named). Calls go through `agents.aws_readonly` (AssumeRole or the sandbox, circuit breaker, caps)."""
+one is named), each checked against `aws.read` on that config. Calls go through `agents.aws_readonly`
+(AssumeRole or the sandbox, circuit breaker, caps)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ from pydantic import Field
 from agents.aws_readonly import MAX_ITEMS, STATISTICS, ReadOnlyAws
 from tenants.tokens import TokenIdentity
 
-from .registry import ToolArgs, tool
+from .registry import ConfigArgs, tool
 from .scope import config_in_scope
 
+# Reading an account is narrowed like planning: a restricted (prod) config's account is readable only by
+# admins and the members granted that config, not by every viewer of the tenant.
+READ = "aws.read"
 
-class AwsArgs(ToolArgs):
-    config: str | None = Field(None, description="Config name or id (default: your first non-prod config).")
+
+class AwsArgs(ConfigArgs):
     region: str | None = Field(
         None,
         pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$",
@@ -28,7 +32,7 @@ class ListArgs(AwsArgs):
 
 
 def _aws(identity: TokenIdentity, args: AwsArgs) -> ReadOnlyAws:
-    config = config_in_scope(identity, args.config)
+    config = config_in_scope(identity, args.config, action=READ)
     return ReadOnlyAws(config, region=args.region)
 
 
@@ -40,7 +44,7 @@ class Ec2ListArgs(ListArgs):
     state: Literal["pending", "running", "stopping", "stopped", "shutting-down", "terminated"] | None = None
 
 
-@tool("ec2_list_instances", action="view", args=Ec2ListArgs)
+@tool("ec2_list_instances", action=READ, args=Ec2ListArgs)
 def ec2_list_instances(identity: TokenIdentity, args: Ec2ListArgs) -> dict[str, Any]:
     """EC2 instances in the config's account and region (id, name, type, state, zone, addresses, tags)."""
     reader = _aws(identity, args)
@@ -51,14 +55,14 @@ class Ec2DescribeArgs(AwsArgs):
     instance_id: str = Field(description="i-0123456789abcdef0")
 
 
-@tool("ec2_describe_instance", action="view", args=Ec2DescribeArgs)
+@tool("ec2_describe_instance", action=READ, args=Ec2DescribeArgs)
 def ec2_describe_instance(identity: TokenIdentity, args: Ec2DescribeArgs) -> dict[str, Any]:
     """One EC2 instance in detail: image, network, security groups, instance profile, volumes, tags."""
     reader = _aws(identity, args)
     return _with_config(reader, reader.ec2_describe_instance(instance_id=args.instance_id))
 
 
-@tool("ecs_list_clusters", action="view", args=ListArgs)
+@tool("ecs_list_clusters", action=READ, args=ListArgs)
 def ecs_list_clusters(identity: TokenIdentity, args: ListArgs) -> dict[str, Any]:
     """ECS clusters with their running and pending task and active service counts."""
     reader = _aws(identity, args)
@@ -69,14 +73,14 @@ class EcsServicesArgs(ListArgs):
     cluster: str = Field(min_length=1, max_length=255, description="Cluster name or ARN.")
 
 
-@tool("ecs_list_services", action="view", args=EcsServicesArgs)
+@tool("ecs_list_services", action=READ, args=EcsServicesArgs)
 def ecs_list_services(identity: TokenIdentity, args: EcsServicesArgs) -> dict[str, Any]:
     """The services of one ECS cluster: desired, running and pending counts, launch type, task definition."""
     reader = _aws(identity, args)
     return _with_config(reader, reader.ecs_list_services(cluster=args.cluster, limit=args.limit))
 
 
-@tool("rds_list_db_instances", action="view", args=ListArgs)
+@tool("rds_list_db_instances", action=READ, args=ListArgs)
 def rds_list_db_instances(identity: TokenIdentity, args: ListArgs) -> dict[str, Any]:
     """RDS database instances: engine, class, status, Multi-AZ, storage, encryption, public access."""
     reader = _aws(identity, args)
@@ -88,7 +92,7 @@ class AlarmsArgs(ListArgs):
     name_prefix: str | None = Field(None, max_length=255)
 
 
-@tool("cloudwatch_list_alarms", action="view", args=AlarmsArgs)
+@tool("cloudwatch_list_alarms", action=READ, args=AlarmsArgs)
 def cloudwatch_list_alarms(identity: TokenIdentity, args: AlarmsArgs) -> dict[str, Any]:
     """CloudWatch metric alarms with their state, reason, metric and threshold."""
     reader = _aws(identity, args)
@@ -111,7 +115,7 @@ class MetricArgs(AwsArgs):
     statistics: list[Statistic] = Field(default_factory=lambda: ["Average"], min_length=1, max_length=5)
 
 
-@tool("cloudwatch_get_metric_statistics", action="view", args=MetricArgs)
+@tool("cloudwatch_get_metric_statistics", action=READ, args=MetricArgs)
 def cloudwatch_get_metric_statistics(identity: TokenIdentity, args: MetricArgs) -> dict[str, Any]:
     """Datapoints of one CloudWatch metric over the last hours (at most 500 points)."""
     reader = _aws(identity, args)

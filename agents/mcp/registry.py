@@ -1,7 +1,8 @@
-"""The MCP tool table and `invoke`, the single entry point both transports call.
+"""The tool registry and `invoke`, the single entry point the MCP transports and `manage.py tool` call.
 
-`invoke(identity, name, arguments)` validates the arguments against the tool's pydantic model, checks the
-token's effective role against the tool's `tenants.roles` action, runs the tool with the token's user and
+Every tool is registered here with its name, argument schema, least role (a `tenants.roles` action) and
+whether it is read-only or mutating. `invoke(identity, name, arguments)` validates the arguments against
+the tool's pydantic model, checks the identity's effective role against the tool's `tenants.roles` action, runs the tool with the token's user and
 tenant, turns every failure into a `ToolFailure` with a plain message (never a traceback), and appends one
 audit event per call — success or not — naming the tool, a short summary of the arguments and the outcome.
 The identity (`tenants.tokens.TokenIdentity`) is passed per call; nothing here is global per process.
@@ -9,6 +10,7 @@ The identity (`tenants.tokens.TokenIdentity`) is passed per call; nothing here i
 
 from __future__ import annotations
 
+import importlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as ArgumentsInvalid
 
 from agents.aws_readonly import AwsReadError
@@ -24,7 +26,7 @@ from agents.circuit_breaker import CircuitOpen
 from portal import request_context
 from runs.audit import audit_record
 from runs.states import IllegalTransition
-from tenants.roles import role_allows
+from tenants.roles import least_role, role_allows
 from tenants.tokens import TokenIdentity
 
 logger = logging.getLogger(__name__)
@@ -59,6 +61,14 @@ class NoArgs(ToolArgs):
     pass
 
 
+class ConfigArgs(ToolArgs):
+    """Arguments of a tool that acts on one config. Unnamed, the tool picks the caller's default one;
+    `manage.py tool` names the user's portal config instead. (Where `config` only filters, as in
+    `list_runs`, the arguments do not derive from this.)"""
+
+    config: str | None = Field(None, description="Config name or id (default: your first non-prod config).")
+
+
 Handler = Callable[[TokenIdentity, Any], dict[str, Any]]
 
 
@@ -70,6 +80,10 @@ class ToolSpec:
     action: str  # the tenants.roles action the token's role must allow
     handler: Handler = field(repr=False)
     read_only: bool = True
+
+    @property
+    def least_role(self) -> str:
+        return least_role(self.action).value
 
     def input_schema(self) -> dict[str, Any]:
         schema = self.args.model_json_schema()
@@ -84,6 +98,8 @@ TOOLS: dict[str, ToolSpec] = {}
 def tool(name: str, *, action: str, args: type[ToolArgs] = NoArgs, read_only: bool = True):
     """Register a tool; its docstring is the description the model reads."""
 
+    least_role(action)  # an unknown action fails at import, not at the first call
+
     def register(fn: Handler) -> Handler:
         if name in TOOLS:
             raise ValueError(f"MCP tool {name!r} is registered twice")
@@ -94,17 +110,28 @@ def tool(name: str, *, action: str, args: type[ToolArgs] = NoArgs, read_only: bo
     return register
 
 
-GROUPS = ("run_tools", "catalog_tools", "aws_tools")  # the order tools are listed in
+# The modules that register tools, in the order they are listed: a plain name is a module of this package,
+# a dotted one is a full path (a domain's `agents.<domain>.tools`). A new tool module is one more name here.
+GROUPS: tuple[str, ...] = ("run_tools", "catalog_tools", "aws_tools")
+
+
+def _module(group: str) -> str:
+    return group if "." in group else f"{__package__}.{group}"
 
 
 def all_tools() -> dict[str, ToolSpec]:
-    """Every tool (importing the tool modules registers them): run tools, then catalog, then AWS."""
-    from . import aws_tools, catalog_tools, run_tools  # noqa: F401
-
-    def group(item: tuple[str, ToolSpec]) -> int:
-        return GROUPS.index(item[1].handler.__module__.rsplit(".", 1)[-1])
-
-    return dict(sorted(TOOLS.items(), key=group))
+    """Every tool, in GROUPS order (importing a group's module registers its tools)."""
+    order = {_module(group): rank for rank, group in enumerate(GROUPS)}
+    for module in order:
+        importlib.import_module(module)
+    stray = sorted(
+        f"{spec.name} ({spec.handler.__module__})"
+        for spec in TOOLS.values()
+        if spec.handler.__module__ not in order
+    )
+    if stray:
+        raise RuntimeError(f"Tools registered outside the modules in GROUPS: {', '.join(stray)}")
+    return dict(sorted(TOOLS.items(), key=lambda item: order[item[1].handler.__module__]))
 
 
 # --- calling -----------------------------------------------------------------------------------------
@@ -201,7 +228,8 @@ def _run(identity: TokenIdentity, name: str, arguments: dict[str, Any]) -> dict[
         raise ToolFailure(message, code="invalid", details=details) from None
     if not role_allows(identity.role, spec.action):
         raise ToolFailure(
-            f"This token's role ({identity.role}) does not allow {name}; it needs {spec.action}.",
+            f"Your role here ({identity.role}) does not allow {name}; it needs {spec.action} "
+            f"({spec.least_role} or above).",
             code="forbidden",
         )
     return spec.handler(identity, args)
@@ -222,7 +250,7 @@ def _audit(
         "arguments": summarize_arguments(arguments),
         "outcome": outcome,
         "transport": transport,
-        "token": identity.token.prefix,
+        "token": identity.token.prefix if identity.token else None,
         "role": identity.role,
     }
     if failure is not None:
@@ -234,8 +262,9 @@ def _audit(
             tenant=identity.tenant,
             action=AUDIT_ACTION,
             actor=identity.user,
-            target=identity.token,
-            summary=f"MCP {name}: {outcome}" + (f" ({failure.message[:200]})" if failure else ""),
+            target=identity.token,  # None for the command line, which acts as the member
+            summary=f"Tool {name} ({transport}): {outcome}"
+            + (f" ({failure.message[:200]})" if failure else ""),
             data=data,
         )
     except Exception:

@@ -11,6 +11,7 @@ from agents.clarification import questions_for
 from agents.commit import build_commit, snapshot_estimator
 from agents.domains import AgentContext
 from agents.llm_parser import parse_request
+from agents.preview import request_preview
 from agents.router import route
 from runs.approval_requests import approval_request_create
 from runs.approvals import live_approvals, warnings_to_acknowledge
@@ -21,10 +22,11 @@ from runs.states import AWAITING_PEOPLE, END_STATES, IN_FLIGHT, RunStatus, label
 from tenants.tokens import TokenIdentity
 
 from .plan_digest import plan_digest
-from .registry import ToolArgs, tool
+from .registry import ConfigArgs, ToolArgs, ToolFailure, tool
 from .scope import config_in_scope, run_in_scope
 
 S = RunStatus
+DRAFT = "run.create"  # drafting a run: the least role of `generate` and `request`, and their config check
 MAX_WAIT_SECONDS = 300
 POLL_SECONDS = 1.0
 MAX_FINDINGS = 5
@@ -70,9 +72,8 @@ def _approval_state(run: Run) -> dict[str, Any]:
 # --- understanding ---------------------------------------------------------------------------------
 
 
-class IntentArgs(ToolArgs):
+class IntentArgs(ConfigArgs):
     text: str = Field(min_length=1, max_length=MAX_REQUEST_CHARS, description="The request, in plain words.")
-    config: str | None = Field(None, description="Config name or id (default: your first non-prod config).")
 
 
 @tool("nl_intent", action="view", args=IntentArgs)
@@ -103,7 +104,7 @@ def nl_intent(identity: TokenIdentity, args: IntentArgs) -> dict[str, Any]:
 # --- runs ------------------------------------------------------------------------------------------
 
 
-class GenerateArgs(ToolArgs):
+class GenerateArgs(ConfigArgs):
     request: str = Field(
         min_length=1, max_length=MAX_REQUEST_CHARS, description="What to change, in plain words."
     )
@@ -112,15 +113,63 @@ class GenerateArgs(ToolArgs):
     )
 
 
-@tool("generate", action="run.create", args=GenerateArgs, read_only=False)
+@tool("generate", action=DRAFT, args=GenerateArgs, read_only=False)
 def generate(identity: TokenIdentity, args: GenerateArgs) -> dict[str, Any]:
     """Create a run from a plain-language request. Gantry renders reviewed Terraform from curated modules
     and runs every gate and `terraform plan` in the background; follow it with `plan` (wait for the plan)
     and `run_status`. When the run needs clarification its questions are returned: send a clearer request."""
-    config = config_in_scope(identity, args.config, usable=True)
+    config = config_in_scope(identity, args.config, action=DRAFT)
     run = run_create(user=identity.user, config_id=config.pk, request_text=args.request)
     run = Run.objects.select_related("config").get(pk=run.pk)
     return {"run": run_brief(run), "next_step": _next_step(run)}
+
+
+class RequestArgs(ConfigArgs):
+    text: str = Field(
+        min_length=1, max_length=MAX_REQUEST_CHARS, description="Anything you would type in the console."
+    )
+    config: str | None = Field(
+        None, description="Config name or id (default: your first usable non-prod one)."
+    )
+    wait_seconds: int = Field(
+        30, ge=0, le=MAX_WAIT_SECONDS, description="How long to wait for a new run's plan (0: don't wait)."
+    )
+
+
+# Answers that the console shows before submit and that no run could change: nothing is created for them.
+NO_RUN_ANSWERS = frozenset({"not_available", "refused"})
+
+
+@tool("request", action=DRAFT, args=RequestArgs, read_only=False)
+def request(identity: TokenIdentity, args: RequestArgs) -> dict[str, Any]:
+    """Say anything a user can type in Gantry's console. It is understood and routed to the domain's agent
+    exactly as the console does; the answer is that agent's: a run (with its status, plan and approvals)
+    for a change, its questions when something is missing, or why it cannot be done (a domain without an
+    agent yet, a refused request), in which case nothing is created."""
+    config = config_in_scope(identity, args.config, action=DRAFT)
+    preview = request_preview(user=identity.user, config=config, text=args.text)
+    if preview.intent is None:
+        raise ToolFailure(preview.error or "The request could not be understood.", code="invalid")
+    answer = preview.answer
+    result: dict[str, Any] = {
+        "config": config.name,
+        "agent": preview.agent or None,
+        "answer": answer.status if answer is not None else None,
+        "message": answer.message if answer is not None else preview.error,
+    }
+    if answer is not None and answer.status in NO_RUN_ANSWERS:
+        return {
+            **result,
+            "refusals": list(answer.refusals),
+            "intent": answer.intent.to_dict(),
+            "created": False,
+        }
+    run = run_create(user=identity.user, config_id=config.pk, request_text=args.text)
+    run = _wait_while_working(run, args.wait_seconds)
+    result |= {"created": True, "run": run_brief(run), "next_step": _next_step(run)}
+    if run.status in AWAITING_PEOPLE and run.plan_sha256:
+        result |= {"plan_sha256": run.plan_sha256, "approvals": _approval_state(run)}
+    return result
 
 
 class RunArgs(ToolArgs):
@@ -179,11 +228,7 @@ def plan(identity: TokenIdentity, args: PlanArgs) -> dict[str, Any]:
     if args.refresh:
         replaced = run.pk
         run = run_replan(user=identity.user, run_id=run.pk)
-    deadline = time.monotonic() + args.wait_seconds
-    while run.status in WORKING and time.monotonic() < deadline:
-        time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
-        run.status = Run.objects.filter(pk=run.pk).values_list("status", flat=True).get()
-    run = Run.objects.select_related("config").get(pk=run.pk)
+    run = _wait_while_working(run, args.wait_seconds)
     gates = list(run_gates(run).values("name", "status"))
     result: dict[str, Any] = {
         "run": run_brief(run),
@@ -305,10 +350,19 @@ def _cost(run: Run) -> dict[str, Any] | None:
     return {"currency": cost.get("currency", "USD"), "totals": cost["totals"], "region": cost.get("region")}
 
 
+def _wait_while_working(run: Run, seconds: int) -> Run:
+    """The run reloaded once it left the queue and its stages, or after `seconds`, whichever is first."""
+    deadline = time.monotonic() + seconds
+    while run.status in WORKING and time.monotonic() < deadline:
+        time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+        run.status = Run.objects.filter(pk=run.pk).values_list("status", flat=True).get()
+    return Run.objects.select_related("config").get(pk=run.pk)
+
+
 def _next_step(run: Run) -> str:
     status = run.status
     if status == S.NEEDS_CLARIFICATION:
-        return "Answer the questions: send `generate` a request that says what was missing."
+        return "Answer the questions: send `request` (or `generate`) a request that says what was missing."
     if status in WORKING:
         return "Planning is under way: call `plan` to wait for it."
     if status == S.AWAITING_APPROVAL:

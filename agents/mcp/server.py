@@ -29,7 +29,8 @@ SERVER_NAME = "gantry"
 INSTRUCTIONS = (
     "Gantry turns plain-language AWS change requests into reviewed Terraform. Typical flow: nl_intent "
     "(check the wording), generate (create a run), plan (wait for its plan), plan_summary and validate "
-    "(review), request_apply (ask approvers). Agents never approve or apply; people do, in Gantry. "
+    "(review), request_apply (ask approvers). `request` takes anything a user would type in the console and "
+    "answers as Gantry's agent for it. Agents never approve or apply; people do, in Gantry. "
     "Read-only AWS tools look at the account behind a config."
 )
 

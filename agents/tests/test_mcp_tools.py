@@ -12,52 +12,16 @@ from agents.mcp import registry
 from agents.mcp.registry import ToolFailure, all_tools, invoke
 from blueprints.models import Blueprint
 from conftest import ROLES
-from runs import artifacts
 from runs.models import AuditEvent, Notification, Run, RunEvent
 from runs.states import RunStatus
 from runs.tests.factories import planned_run
-from tenants.aws import session_for_account
 from tenants.models import Membership
 from tenants.roles import role_allows
 from tenants.tokens import token_authenticate, token_create
 
-S = RunStatus
+from .tool_samples import NO_TARGET, SAMPLES, with_plan_json
 
-PLAN_JSON = {
-    "resource_changes": [
-        {
-            "address": "aws_s3_bucket.logs",
-            "type": "aws_s3_bucket",
-            "change": {
-                "actions": ["create"],
-                "before": None,
-                "after": {"bucket": "acme-logs", "force_destroy": False, "tags": {"Owner": "team"}},
-                "after_unknown": {"arn": True, "id": True},
-            },
-        },
-        {
-            "address": "aws_db_instance.main",
-            "type": "aws_db_instance",
-            "change": {
-                "actions": ["update"],
-                "before": {"instance_class": "db.t3.micro", "password": "***REDACTED***", "port": 5432},
-                "after": {"instance_class": "db.t3.small", "password": "***REDACTED***", "port": 5432},
-                "after_unknown": {},
-            },
-        },
-        {
-            "address": "aws_instance.old",
-            "type": "aws_instance",
-            "change": {"actions": ["delete"], "before": {"instance_type": "t3.micro"}, "after": None},
-        },
-        {
-            "address": "aws_vpc.main",
-            "type": "aws_vpc",
-            "change": {"actions": ["no-op"], "before": {"cidr_block": "10.0.0.0/16"}, "after": {}},
-        },
-    ],
-    "output_changes": {"bucket_arn": {"actions": ["create"]}},
-}
+S = RunStatus
 
 
 @pytest.fixture(autouse=True)
@@ -83,13 +47,6 @@ def identity_for(world, role, *, token_role=None):
     return token_authenticate(raw)
 
 
-def with_plan_json(run):
-    artifacts.artifact_store(run=run, kind="plan_json_redacted", content=json.dumps(PLAN_JSON))
-    Run.objects.filter(pk=run.pk).update(plan_summary={"add": 1, "change": 1, "destroy": 1, "replace": 0})
-    run.refresh_from_db()
-    return run
-
-
 def calls_audited(identity) -> int:
     return AuditEvent.objects.filter(tenant=identity.tenant, action=registry.AUDIT_ACTION).count()
 
@@ -105,50 +62,8 @@ def outcome(identity, name, arguments):
 # --- the matrix ---------------------------------------------------------------------------------------
 
 
-def _instance(world) -> str:
-    ec2 = session_for_account(world.account).client("ec2")
-    image = ec2.describe_images(Owners=["amazon"], MaxResults=5)["Images"][0]["ImageId"]
-    return ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro")["Instances"][0][
-        "InstanceId"
-    ]
-
-
-def _cluster(world) -> str:
-    name = f"{world.tenant.slug}-cluster"
-    session_for_account(world.account).client("ecs").create_cluster(clusterName=name)
-    return name
-
-
-def _run_args(extra=None):
-    return lambda world, run: {"run_id": run.pk, **(extra or {})}
-
-
-def _config_args(extra=None):
-    return lambda world, run: {"config": str(world.dev.pk), **(extra or {})}
-
-
-# tool -> how to call it against a target world (its run, its config, its AWS objects)
-MATRIX = {
-    "nl_intent": lambda w, r: {"text": "create an s3 bucket named acme-assets", "config": str(w.dev.pk)},
-    "generate": lambda w, r: {"request": "create an s3 bucket named acme-assets", "config": str(w.dev.pk)},
-    "validate": _run_args(),
-    "plan": _run_args({"wait_seconds": 0}),
-    "request_apply": _run_args({"note": "ship it"}),
-    "run_status": _run_args(),
-    "list_runs": _config_args(),
-    "plan_summary": _run_args(),
-    "search_audit": _config_args(),
-    "list_blueprints": None,  # no target: its own-tenant scoping is tested below
-    "ec2_list_instances": _config_args(),
-    "ec2_describe_instance": lambda w, r: {"config": str(w.dev.pk), "instance_id": _instance(w)},
-    "ecs_list_clusters": _config_args(),
-    "ecs_list_services": lambda w, r: {"config": str(w.dev.pk), "cluster": _cluster(w)},
-    "rds_list_db_instances": _config_args(),
-    "cloudwatch_list_alarms": _config_args(),
-    "cloudwatch_get_metric_statistics": _config_args(
-        {"namespace": "AWS/EC2", "metric_name": "CPUUtilization"}
-    ),
-}
+# tool -> how to call it against a target world; list_blueprints takes no target (its scoping is below)
+MATRIX = {name: (None if name in NO_TARGET else sample) for name, sample in SAMPLES.items()}
 
 
 def test_the_matrix_covers_every_tool():
@@ -431,3 +346,82 @@ def test_an_unexpected_error_is_an_internal_error_without_a_traceback(own, monke
     monkeypatch.setattr("agents.mcp.run_tools.runs_for_user", broken)
     code, message = outcome(identity_for(own, "viewer"), "list_runs", {})
     assert code == "internal" and "secret internals" not in message and "Reference" in message
+
+
+# --- request: anything a user can type -------------------------------------------------------------------
+
+
+def _request(identity, text, **extra):
+    return outcome(identity, "request", {"text": text, "wait_seconds": 0, **extra})
+
+
+def test_request_for_a_change_creates_the_run_the_console_would(own):
+    code, result = _request(identity_for(own, "operator"), "create an s3 bucket named acme-assets")
+    assert code == "ok", result
+    run = Run.objects.get()
+    assert result["created"] is True and result["agent"] == "infra" and result["answer"] == "ready"
+    assert result["run"]["id"] == run.pk and run.status == S.QUEUED and run.config == own.dev
+    assert (
+        run.requested_by == own.user("operator")
+        and run.request_text == "create an s3 bucket named acme-assets"
+    )
+    assert "plan" in result["next_step"]
+
+
+def test_request_that_needs_answers_returns_the_questions(own):
+    code, result = _request(identity_for(own, "operator"), "make it bigger")
+    assert code == "ok", result
+    run = Run.objects.get()
+    assert run.status == S.NEEDS_CLARIFICATION and result["run"]["status"] == "needs_clarification"
+    assert result["run"]["questions"] and all(q["question"] for q in result["run"]["questions"])
+
+
+@pytest.mark.parametrize(
+    ("text", "domain"),
+    [("how much did we spend last month", "cost"), ("restart EC2 instances tagged Env=staging", "ops")],
+)
+def test_request_for_a_domain_without_an_agent_says_so_and_creates_nothing(own, text, domain):
+    identity = identity_for(own, "operator")
+    code, result = _request(identity, text)
+    assert code == "ok", result
+    assert result["created"] is False and result["answer"] == "not_available"
+    assert result["intent"]["domain"] == domain and "not available yet" in result["message"]
+    assert Run.objects.count() == 0
+    assert AuditEvent.objects.filter(action=registry.AUDIT_ACTION, data__tool="request").count() == 1
+
+
+def test_a_refused_request_creates_nothing(own):
+    code, result = _request(identity_for(own, "operator"), "create a database")
+    assert code == "ok", result
+    assert result["created"] is False and result["answer"] == "refused" and result["refusals"]
+    assert Run.objects.count() == 0
+
+
+def test_request_on_a_restricted_config_needs_a_grant(own):
+    from tenants.services import config_update
+
+    config_update(actor_membership=own.members["admin"], config_id=own.prod.pk, restricted=True)
+    code, message = _request(identity_for(own, "operator"), "create an s3 bucket named acme-p", config="prod")
+    assert code == "forbidden" and "prod is restricted" in message
+    code, message = _request(identity_for(own, "viewer"), "create an s3 bucket named acme-p")
+    assert code == "forbidden" and "run.create" in message
+    assert Run.objects.count() == 0
+
+
+def test_a_viewer_token_reads_a_restricted_account_only_with_a_grant(own, sandbox_settings):
+    from tenants.services import config_set_grant, config_update
+
+    config_update(actor_membership=own.members["admin"], config_id=own.prod.pk, restricted=True)
+    identity = identity_for(own, "viewer")
+    code, message = outcome(identity, "ec2_list_instances", {"config": "prod"})
+    assert code == "forbidden" and "aws.read" in message
+    code, _ = outcome(identity, "ec2_list_instances", {})  # the default is a config they may read
+    assert code == "ok"
+    config_set_grant(
+        actor_membership=own.members["admin"],
+        config_id=own.prod.pk,
+        user_id=own.user("viewer").pk,
+        granted=True,
+    )
+    code, result = outcome(identity, "ec2_list_instances", {"config": "prod"})
+    assert code == "ok" and result["config"] == "prod"

@@ -64,7 +64,7 @@ emit({"tokens": tokens, "ids": ids})
 """
 
 EXPECTED_TOOLS = {
-    "nl_intent", "generate", "validate", "plan", "request_apply", "run_status", "list_runs", "plan_summary",
+    "nl_intent", "generate", "request", "validate", "plan", "request_apply", "run_status", "list_runs", "plan_summary",
     "search_audit", "list_blueprints", "ec2_list_instances", "ec2_describe_instance", "ecs_list_clusters",
     "ecs_list_services", "rds_list_db_instances", "cloudwatch_list_alarms", "cloudwatch_get_metric_statistics",
 }  # fmt: skip

@@ -5,7 +5,7 @@ Adding an operation adds an entry to its service module's `ACTIONS`; the engine 
 
 from __future__ import annotations
 
-from . import ec2
+from . import autoscaling, ec2, ecs, rds, secretsmanager, ssm, tagging
 from .base import ActionRequestInvalid, ActionSpec
 
 _CATALOGUE: dict[str, ActionSpec] = {}
@@ -23,7 +23,7 @@ def register(spec: ActionSpec) -> ActionSpec:
     return spec
 
 
-for _module in (ec2,):
+for _module in (ec2, ecs, autoscaling, rds, secretsmanager, ssm, tagging):
     for _spec in _module.ACTIONS:
         register(_spec)
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 RISKS = ("low", "medium", "high")
 MAX_SUMMARY_CHARS = 2000
+ALREADY_THERE = "already in the expected state"
 
 
 class ActionRequestInvalid(Exception):
@@ -118,7 +119,8 @@ def default_summary(response: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def matches(after: Mapping[str, Any], expected: Mapping[str, Any]) -> bool:
-    """Each expected key holds in the after-state; a dict expects at least those entries."""
+    """Each expected key holds in the after-state; a dict expects at least those entries, and an entry
+    expected as None must be absent."""
     for key, want in expected.items():
         have = after.get(key)
         if isinstance(want, Mapping):
@@ -161,16 +163,24 @@ class ActionSpec:
     request: Callable[[BaseModel, list[Target]], dict[str, Any]]  # exact API kwargs of one batch
     expected: Callable[[BaseModel, Target], dict[str, Any]]
     rollback: str | None = None
-    rollback_args: Callable[[BaseModel, list[Target]], dict[str, Any]] = no_rollback_args
+    # The rollback's arguments for one batch; None when this batch cannot be undone in one call.
+    rollback_args: Callable[[BaseModel, list[Target]], dict[str, Any] | None] = no_rollback_args
     check_args: Callable[[ActionContext], None] | None = None  # raises ActionRequestInvalid
     check_target: Callable[[ActionContext, Target], str | None] | None = None  # a problem, or None
     after: Callable[[ActionContext, list[Target], Mapping[str, Any]], dict[str, dict]] | None = None
     summarize: Callable[[Mapping[str, Any]], dict[str, Any]] = default_summary
-    token_param: str | None = None  # the API's idempotency-token parameter
+    # A problem a successful HTTP answer can still report (e.g. per-resource failures), or None.
+    response_problem: Callable[[Mapping[str, Any]], str | None] | None = None
+    idempotency_param: str | None = None  # the API's idempotency-token parameter
     dry_run: bool = False  # the API takes DryRun (the permission pre-check)
     count_field: str | None = None  # an args field that is a count, capped by limits["max_count"]
     cost_sign: int = 0  # +1 starts billing for the target, -1 stops it
+    skip_if_expected: bool = (
+        False  # a target already in the expected state is left out (scale to the same count)
+    )
     notes: tuple[str, ...] = field(default_factory=tuple)
+    risk_of: Callable[[BaseModel], str] | None = None  # when the arguments decide the risk
+    sandbox_note: str | None = None  # what the sandbox does differently, shown for sandbox accounts
 
     def __post_init__(self) -> None:
         if self.risk not in RISKS:
@@ -185,6 +195,16 @@ class ActionSpec:
                 wanted = " or ".join(str(a) for a in allowed)
                 return f"{key} is {have}, needs {wanted}"
         return None
+
+    def risk_for(self, args: BaseModel) -> str:
+        return self.risk_of(args) if self.risk_of is not None else self.risk
+
+    def skip_reason(self, args: BaseModel, target: Target) -> str | None:
+        """Why a target is left out of the plan (already there, or in the wrong state), or None."""
+        seen = {**target.state, "tags": target.tags}
+        if self.skip_if_expected and matches(seen, self.expected(args, target)):
+            return ALREADY_THERE
+        return self.precondition_problem(target)
 
     def invoke(self, ctx: ActionContext, params: Mapping[str, Any]) -> dict[str, Any]:
         method = xform_name(self.operation)
@@ -212,6 +232,7 @@ class ActionSpec:
         while True:
             after = self.after_state(ctx, targets, response)
             verified = all(t.id in after and matches(after[t.id], expected[t.id]) for t in targets)
-            if verified or time.monotonic() + interval > deadline:
+            settled = all(after.get(t.id, {}).get("settled") for t in targets)  # will not change any more
+            if verified or settled or time.monotonic() + interval > deadline:
                 return json_safe(after), verified, round(time.monotonic() - started, 3)
             time.sleep(interval)
