@@ -78,7 +78,7 @@ def _plan_brief(artifact) -> dict[str, Any]:
 
 def _action_run(identity: TokenIdentity, args: OpsArgs, action: str, params: dict, selector: dict, text: str):
     catalogue.get(action)  # an unknown name is a clear error before anything is created
-    config = config_in_scope(identity, args.config, usable=True)
+    config = config_in_scope(identity, args.config, action="run.create")
     source = {"action": action, "params": params, "selector": selector}
     run = run_create_from_source(
         user=identity.user, config_id=config.pk, engine="aws", source=source, request_text=text, agent="ops"
@@ -154,6 +154,6 @@ def ops_request(identity: TokenIdentity, args: OpsRequestArgs) -> dict[str, Any]
     """An operation on running resources in plain words (start, stop, reboot, scale, snapshot, rotate a
     secret, a read-only command). It becomes a reviewed run exactly as in the console; returns the run,
     its action plan and status, or the questions Gantry needs answered."""
-    config = config_in_scope(identity, args.config, usable=True)
+    config = config_in_scope(identity, args.config, action="run.create")
     run = run_create(user=identity.user, config_id=config.pk, request_text=args.text)
     return _answer(Run.objects.select_related("config").get(pk=run.pk))

@@ -112,7 +112,7 @@ def tool(name: str, *, action: str, args: type[ToolArgs] = NoArgs, read_only: bo
 
 # The modules that register tools, in the order they are listed: a plain name is a module of this package,
 # a dotted one is a full path (a domain's `agents.<domain>.tools`). A new tool module is one more name here.
-GROUPS: tuple[str, ...] = ("run_tools", "catalog_tools", "aws_tools")
+GROUPS: tuple[str, ...] = ("run_tools", "catalog_tools", "aws_tools", "ops_tools")
 
 
 def _module(group: str) -> str:

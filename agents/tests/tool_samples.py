@@ -110,6 +110,16 @@ SAMPLES: dict[str, Sample] = {
     "cloudwatch_get_metric_statistics": _config_args(
         {"namespace": "AWS/EC2", "metric_name": "CPUUtilization"}
     ),
+    "ec2_start_instance": lambda w, r: {"config": str(w.dev.pk), "instance_ids": [_instance(w)]},
+    "ec2_stop_instance": lambda w, r: {"config": str(w.dev.pk), "instance_ids": [_instance(w)]},
+    "ecs_update_service": lambda w, r: {
+        "config": str(w.dev.pk),
+        "cluster": _cluster(w),
+        "service": "web",
+        "desired_count": 2,
+    },
+    "rds_create_snapshot": _config_args({"db_instance_identifier": "orders-db"}),
+    "ops_request": _config_args({"text": "restart EC2 instances tagged Env=staging"}),
 }
 
 
