@@ -189,3 +189,17 @@ def test_set_desired_capacity_within_bounds(config, aws, group):
             selector={"names": [f"nope-{group}"]},
         )
     assert capacity(aws, group) == 2
+
+
+def test_bounds_are_checked_again_at_apply(config, aws, group):
+    doc = build_action_plan(
+        config,
+        action="autoscaling.set_desired_capacity",
+        params={"desired_capacity": 3},
+        selector={"names": [group]},
+    ).document
+    aws("autoscaling").update_auto_scaling_group(AutoScalingGroupName=group, MaxSize=2)
+    assert recheck(config, doc) == [f"{group}: max_size was 3, now 2"]
+    report = execute(config, doc)  # the sandbox would accept 3 above the max; Gantry does not call
+    assert not report.ok and "outside the group's min..max (1..2)" in report.error
+    assert report.results[0]["called"] is False and capacity(aws, group) == 1
