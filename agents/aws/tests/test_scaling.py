@@ -203,3 +203,15 @@ def test_bounds_are_checked_again_at_apply(config, aws, group):
     report = execute(config, doc)  # the sandbox would accept 3 above the max; Gantry does not call
     assert not report.ok and "outside the group's min..max (1..2)" in report.error
     assert report.results[0]["called"] is False and capacity(aws, group) == 1
+
+
+def test_the_accounts_allowed_services_are_noted_for_the_gate(config, cluster):
+    config.account.allowed_services = ["ec2", "rds"]
+    config.account.save()
+    doc = build_action_plan(
+        config,
+        action="ecs.update_service",
+        params={"desired_count": 2},
+        selector={"cluster": cluster, "service": "c"},
+    ).document
+    assert doc["allowed_services"] == ["ec2", "rds"] and doc["service_allowed"] is False
