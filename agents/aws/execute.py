@@ -36,10 +36,9 @@ class ExecutionReport:
         return json_safe(asdict(self))
 
 
-def _context(config: Config, document: Mapping[str, Any], run_id: Any, action: Mapping[str, Any]):
+def _context(clients: ActionClients, action: Mapping[str, Any]) -> tuple[ActionSpec, ActionContext]:
     spec = catalogue.get(action["name"])
-    clients = ActionClients(config, region=document["region"], run_id=run_id)
-    return spec, ActionContext(clients=clients, args=parse_args(spec, action["args"]), run_id=run_id)
+    return spec, ActionContext(clients=clients, args=parse_args(spec, action["args"]), run_id=clients.run_id)
 
 
 def _check_document(config: Config, document: Mapping[str, Any]) -> None:
@@ -70,8 +69,8 @@ def recheck(config: Config, document: Mapping[str, Any], run_id: int | str | Non
     """Why the world differs from the document, one reason each; empty when it is the same world."""
     _check_document(config, document)
     run_id = run_id if run_id is not None else document.get("run_id")
-    first = document["actions"][0]
-    spec, ctx = _context(config, document, run_id, first)
+    clients = ActionClients(config, region=document["region"], run_id=run_id)
+    spec, ctx = _context(clients, document["actions"][0])
     planned = {t["id"]: Target.from_dict(t) for a in document["actions"] for t in a["targets"]}
     skipped = {s["id"] for s in document.get("skipped", [])}
 
@@ -100,6 +99,13 @@ def recheck(config: Config, document: Mapping[str, Any], run_id: int | str | Non
     return reasons
 
 
+def _problem(spec: ActionSpec, ctx: ActionContext, target: Target) -> str | None:
+    """What now stops the action on this target: its state, or an argument it no longer admits."""
+    return spec.precondition_problem(target) or (
+        spec.check_target(ctx, target) if spec.check_target else None
+    )
+
+
 def _run_action(
     spec: ActionSpec, ctx: ActionContext, action: Mapping[str, Any]
 ) -> tuple[dict[str, Any], ActionFailed | None]:
@@ -120,7 +126,7 @@ def _run_action(
         problems += [
             f"{t.id}: {problem}"
             for t in targets
-            if t.id in now and (problem := spec.precondition_problem(now[t.id]))
+            if t.id in now and (problem := _problem(spec, ctx, now[t.id]))
         ]
         if problems:
             raise ActionFailed(f"Precondition failed, nothing called: {'; '.join(problems)}.")
@@ -183,13 +189,20 @@ def execute(
     run_id = run_id if run_id is not None else document.get("run_id")
     done = {int(k): v for k, v in (done or {}).items()}
     report = ExecutionReport(ok=True)
+    clients = ActionClients(config, region=document["region"], run_id=run_id)
     indexes = [a["index"] for a in document["actions"]]
     for position, action in enumerate(document["actions"]):
         index = action["index"]
         if index in done:
             report.results.append({**done[index], "resumed": True})
-            continue
-        spec, ctx = _context(config, document, run_id, action)
+            if done[index].get("ok"):
+                continue
+            # Called before but not verified: never repeated, and nothing after it runs.
+            report.ok, report.failed_index = False, index
+            report.error = f"Action {index} was called before and not verified; it is not repeated."
+            report.not_done = [i for i in indexes[position + 1 :] if i not in done]
+            break
+        spec, ctx = _context(clients, action)
         result, error = _run_action(spec, ctx, action)
         report.results.append(result)
         if result["called"] and on_action is not None:

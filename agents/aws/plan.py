@@ -205,10 +205,9 @@ def build_action_plan(
     skipped: list[dict[str, Any]] = []
     for found in spec.resolve(ctx, selector):
         target = found.target
-        problem = spec.check_target(ctx, target) if spec.check_target else None
-        if problem:
-            raise ActionRequestInvalid(f"{target.id}: {problem}.")
-        problem = spec.skip_reason(args, target)
+        problem = (spec.check_target(ctx, target) if spec.check_target else None) or spec.skip_reason(
+            args, target
+        )
         if problem is None:
             targets.append(target)
         elif found.named and problem != ALREADY_THERE:

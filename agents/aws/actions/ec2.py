@@ -7,10 +7,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ._common import NoArgs, missing, names_in, tags_in
+from ._common import NoArgs, carries, missing, names_in, tags_in
 from .base import ActionContext, ActionRequestInvalid, ActionSpec, Downtime, Resolved, Target, tag_dict
 
 PERMISSIONS_READ = ("ec2:DescribeInstances",)
+FILTER_VALUES = 200  # DescribeInstances takes at most 200 values per filter
 
 
 def _describe(ctx: ActionContext, filters: list[dict[str, Any]]) -> list[Target]:
@@ -53,7 +54,7 @@ def resolve_instances(ctx: ActionContext, selector: Mapping[str, Any]) -> list[R
         raise ActionRequestInvalid("Name the instances: ids, Name tags or a tag filter such as Env=staging.")
     resolved: dict[str, Resolved] = {}
     if ids:
-        found = _describe(ctx, [{"Name": "instance-id", "Values": ids}, *_tag_filters(tags)])
+        found = [t for t in observe_instances(ctx, ids).values() if carries(t.tags, tags)]
         missing("instance", ids, {t.id for t in found}, tags, region)
         resolved.update({t.id: Resolved(t, named=True) for t in found})
     if names:
@@ -66,9 +67,12 @@ def resolve_instances(ctx: ActionContext, selector: Mapping[str, Any]) -> list[R
 
 
 def observe_instances(ctx: ActionContext, ids: list[str]) -> dict[str, Target]:
-    if not ids:
-        return {}
-    return {t.id: t for t in _describe(ctx, [{"Name": "instance-id", "Values": list(ids)}])}
+    ids = list(ids)
+    seen: dict[str, Target] = {}
+    for start in range(0, len(ids), FILTER_VALUES):
+        chunk = ids[start : start + FILTER_VALUES]
+        seen.update({t.id: t for t in _describe(ctx, [{"Name": "instance-id", "Values": chunk}])})
+    return seen
 
 
 def instance_ids(args: BaseModel, targets: list[Target]) -> dict[str, Any]:

@@ -202,3 +202,20 @@ def test_catalogue_lookup():
     assert actions.find("ec2_instance", "stop").name == "ec2.stop_instances"
     assert actions.find("ec2_instance", "terminate") is None
     assert actions.get("ec2.start_instances").rollback == "ec2.stop_instances"
+
+
+def test_a_called_but_unverified_action_is_never_repeated(config, launch, aws):
+    [iid] = launch(1, _env())
+    doc = build_action_plan(config, action="ec2.stop_instances", params={}, selector={"ids": [iid]}).document
+    earlier = {0: {"index": 0, "name": "ec2.stop_instances", "targets": [iid], "called": True, "ok": False}}
+    report = execute(config, doc, done=earlier)
+    assert not report.ok and report.failed_index == 0 and "not repeated" in report.error
+    assert instance_state(aws, iid) == "running"
+
+
+def test_a_named_instance_must_also_carry_the_named_tags(config, launch):
+    [iid] = launch(1, {"Env": "dev"})
+    with pytest.raises(ActionRequestInvalid, match=f"No instance {iid} carrying Env=prod"):
+        build_action_plan(
+            config, action="ec2.stop_instances", params={}, selector={"ids": [iid], "tags": {"Env": "prod"}}
+        )

@@ -189,3 +189,29 @@ def test_set_desired_capacity_within_bounds(config, aws, group):
             selector={"names": [f"nope-{group}"]},
         )
     assert capacity(aws, group) == 2
+
+
+def test_bounds_are_checked_again_at_apply(config, aws, group):
+    doc = build_action_plan(
+        config,
+        action="autoscaling.set_desired_capacity",
+        params={"desired_capacity": 3},
+        selector={"names": [group]},
+    ).document
+    aws("autoscaling").update_auto_scaling_group(AutoScalingGroupName=group, MaxSize=2)
+    assert recheck(config, doc) == [f"{group}: max_size was 3, now 2"]
+    report = execute(config, doc)  # the sandbox would accept 3 above the max; Gantry does not call
+    assert not report.ok and "outside the group's min..max (1..2)" in report.error
+    assert report.results[0]["called"] is False and capacity(aws, group) == 1
+
+
+def test_the_accounts_allowed_services_are_noted_for_the_gate(config, cluster):
+    config.account.allowed_services = ["ec2", "rds"]
+    config.account.save()
+    doc = build_action_plan(
+        config,
+        action="ecs.update_service",
+        params={"desired_count": 2},
+        selector={"cluster": cluster, "service": "c"},
+    ).document
+    assert doc["allowed_services"] == ["ec2", "rds"] and doc["service_allowed"] is False
