@@ -25,6 +25,7 @@ from agents.models import LlmUsage
 from agents.offline_parser import parse
 from agents.router import route
 from iac.gates.safety import safety_gate
+from portal.testing.requirements import requires
 
 MODEL = "openai/gpt-4o-mini"
 
@@ -247,7 +248,7 @@ def test_safety_check_renders_in_a_scratch_dir(placed):
     assert gate.passed and not rendered.workdir.exists()
 
 
-@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
+@requires("terraform")
 def test_rendered_composition_is_formatted_and_valid_terraform(placed, tmp_path):
     from iac.gates.terraform_checks import fmt_gate, validate_gate
     from iac.terraform import TerraformRunner
@@ -473,7 +474,7 @@ def _composed_run(world, llm):
 
 
 @pytest.mark.terraform
-@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
+@requires("terraform")
 def test_composed_run_is_planned_through_every_gate_approved_and_applied(freeform, llm, sandbox_settings):
     from runs import worker
     from runs.approvals import run_approve, warnings_to_acknowledge
@@ -515,7 +516,7 @@ def test_composed_run_is_planned_through_every_gate_approved_and_applied(freefor
 
 
 @pytest.mark.terraform
-@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
+@requires("terraform")
 def test_composed_run_that_a_gate_blocks_ends_blocked(freeform, llm, sandbox_settings):
     from runs import worker
     from runs.models import GateResult

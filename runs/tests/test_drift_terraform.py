@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
 
 import pytest
 from django.utils import timezone
 
 from iac.spec import build_spec
+from portal.testing.requirements import requires
 from runs import worker
 from runs.approvals import run_approve, warnings_to_acknowledge
 from runs.drift import applied_stacks, drift_sweep
@@ -28,7 +28,7 @@ S = RunStatus
 
 pytestmark = [
     pytest.mark.terraform,
-    pytest.mark.skipif(not shutil.which("terraform"), reason="terraform not installed"),
+    requires("terraform"),
 ]
 
 
