@@ -11,7 +11,6 @@ from __future__ import annotations
 import collections
 import io
 import logging
-import re
 import shutil
 import tarfile
 import threading
@@ -21,6 +20,8 @@ from typing import Any
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
+
+from tenants.aws import is_transient
 
 from . import artifacts, locks
 from .apply import ApplyRefused, apply_begin
@@ -48,25 +49,6 @@ PLAN_FILE = "plan.tfplan"
 CODE_STAGES = {"render", "credentials", "state_backend", "safety", "fmt", "validate", "checkov_code"}
 GATE_ORDER = ("safety", "fmt", "validate", "checkov_code", "opa", "checkov_plan", "cost")
 
-_TRANSIENT_RE = re.compile(
-    r"(Throttl|Rate exceeded|RequestLimitExceeded|TooManyRequests|SlowDown|RequestTimeout|"
-    r"ServiceUnavailable|connection reset|connection refused|EndpointConnectionError|"
-    r"Could not connect to the endpoint|i/o timeout|TLS handshake timeout|dial tcp)",
-    re.IGNORECASE,
-)
-_THROTTLE_CODES = {
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-    "RequestThrottled",
-    "SlowDown",
-    "ProvisionedThroughputExceededException",
-    "ServiceUnavailable",
-    "RequestTimeout",
-}
-
 
 class TenantMismatch(Exception):
     """A task was given ids of a run that belongs to another tenant than the one it was sent for."""
@@ -74,23 +56,6 @@ class TenantMismatch(Exception):
 
 class TransientError(Exception):
     """AWS throttled or the connection dropped: the plan stage may be retried from scratch."""
-
-
-def is_transient(error: BaseException | str | None) -> bool:
-    if error is None:
-        return False
-    if isinstance(error, BaseException):
-        from botocore.exceptions import ClientError
-        from botocore.exceptions import ConnectionError as BotoConnectionError
-
-        if isinstance(error, BotoConnectionError):
-            return True
-        if isinstance(error, ClientError):
-            return error.response.get("Error", {}).get("Code") in _THROTTLE_CODES
-        if isinstance(error, ConnectionError | TimeoutError):
-            return True
-        error = str(error)
-    return bool(_TRANSIENT_RE.search(error))
 
 
 def _pipeline():

@@ -457,6 +457,35 @@ def test_parse_spec_reads_both_kinds_and_rechecks_a_composition(own, placed):
         parse_spec(tampered)
 
 
+@pytest.mark.parametrize(
+    "composition",
+    [
+        {**AUDIT_LOGS, "summary": "x" * 501},
+        {**AUDIT_LOGS, "modules": [{**AUDIT_LOGS["modules"][0], "count": 3}]},
+        {**AUDIT_LOGS, "modules": [{**AUDIT_LOGS["modules"][0], "name": f"key_{i}"} for i in range(11)]},
+        {**AUDIT_LOGS, "name": "Audit Logs"},
+        {**AUDIT_LOGS, "modules": [{**AUDIT_LOGS["modules"][0], "module": "../stacks/web_tier"}]},
+    ],
+    ids=["long summary", "meta-argument", "over 10 modules", "bad name", "uncurated module"],
+)
+def test_a_stored_composition_is_refused_for_what_a_proposal_is_refused_for(placed, composition):
+    """One validator: whatever the agent refuses in a proposal, a stored spec carrying it is refused too."""
+    with pytest.raises(CompositionRefused) as caught:
+        validate_composition(composition)
+    stored = _stored_refusal(placed, composition)
+    for reason in caught.value.reasons:
+        assert reason in stored
+
+
+def _stored_refusal(placed, composition: dict) -> str:
+    from iac.composed import ComposedSpec
+    from iac.spec import SpecError
+
+    with pytest.raises(SpecError) as caught:
+        ComposedSpec.parse({**placed.model_dump(mode="json"), "composition": composition})
+    return str(caught.value)
+
+
 def _composed_run(world, llm):
     from runs import worker
     from runs.services import run_create
