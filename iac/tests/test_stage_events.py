@@ -20,7 +20,7 @@ from iac.spec import build_spec
 from iac.stage_events import END_STATUSES, StageEvents
 from portal.testing.requirements import requires
 
-STATIC_BUCKET = {"bucket_name": "acme-static-assets-events"}
+STATIC_BUCKET = {"bucket_name": "acme-static-assets-canned"}  # as test_plan_validation: one real plan
 GATE_STAGES = ("safety", "fmt", "validate", "checkov_code", "opa", "checkov_plan", "cost")
 VERDICT = {Status.PASS: "passed", Status.WARN: "warned", Status.FAIL: "failed"}
 
