@@ -115,3 +115,16 @@ def sandbox_settings(settings, endpoint):
     clear_cache()
     yield settings
     clear_cache()
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "requires_tools(*names): needs these programs (portal.testing.requirements)"
+    )
+
+
+def pytest_runtest_setup(item):
+    """A missing program skips the test, or fails it under GANTRY_REQUIRE_SERVICES=1."""
+    from portal.testing.requirements import check_marks
+
+    check_marks(item)

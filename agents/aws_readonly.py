@@ -17,7 +17,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core.exceptions import ValidationError
 
-from tenants.aws import AwsAccessError, session_for_account
+from tenants.aws import AwsAccessError, is_transient, session_for_account
 from tenants.models import Config
 
 from .circuit_breaker import CircuitBreaker, aws_breaker
@@ -31,20 +31,6 @@ MAX_DATAPOINTS = 500
 CLOUDWATCH_MAX_POINTS_PER_CALL = 1440
 STATISTICS = ("Average", "Sum", "Minimum", "Maximum", "SampleCount")
 INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
-# AWS answering "slow down" or failing on its side: the service is unwell, which is what the breaker counts.
-THROTTLING_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-        "RequestThrottled",
-        "ServiceUnavailable",
-        "InternalError",
-        "InternalFailure",
-    }
-)
 
 
 class AwsReadError(Exception):
@@ -55,11 +41,7 @@ def is_outage(exc: BaseException) -> bool:
     """Does this error say the service (or the way to it) is unwell, rather than the request is wrong?"""
     if isinstance(exc, AwsAccessError | BotoCoreError):
         return True
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        return error.get("Code") in THROTTLING_CODES or int(status) >= 500
-    return False
+    return isinstance(exc, ClientError) and is_transient(exc)
 
 
 def _tags(tags: list[dict[str, str]] | None) -> dict[str, str]:

@@ -40,9 +40,6 @@ from django.conf import settings
 
 from iac import renderer
 from iac.composed import (
-    CALL_NAME_MAX,
-    CALL_NAME_RE,
-    COMPOSITION_NAME_RE,
     ComposedSpec,
     Composition,
     ModuleCall,
@@ -77,15 +74,6 @@ __all__ = [
     "validate_composition",
 ]
 
-MAX_MODULES = 10
-TOP_KEYS = frozenset({"name", "summary", "modules"})
-CALL_KEYS = frozenset({"name", "module", "inputs", "refs"})
-TERRAFORM_BLOCKS = frozenset(
-    {"provider", "providers", "terraform", "resource", "data", "locals", "variable", "output", "backend"}
-)
-META_ARGUMENTS = frozenset(
-    {"source", "version", "providers", "provider", "count", "for_each", "depends_on", "lifecycle"}
-)
 # Terraform-looking text beyond what agents.llm_parser already refuses in intents.
 _EXTRA_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (label, re.compile(pattern, re.IGNORECASE))
@@ -138,72 +126,13 @@ def terraform_findings(payload: Any) -> list[str]:
 
 
 def validate_composition(payload: Any) -> Composition:
-    """The proposal as a ``Composition``, or ``CompositionRefused`` listing every problem."""
-    if not isinstance(payload, dict):
-        raise CompositionRefused("The proposal must be one JSON object.")
-    reasons: list[str] = []
-    for key in sorted(set(payload) - TOP_KEYS, key=str):
-        if str(key).lower() in TERRAFORM_BLOCKS | {"module"}:
-            reasons.append(
-                f"A {key!r} block is not allowed: a proposal only names curated modules and their variables."
-            )
-        else:
-            reasons.append(f"Unknown field {key!r} in the proposal.")
-    reasons += [f"Looks like Terraform, not a value ({finding})." for finding in terraform_findings(payload)]
-
-    name = payload.get("name")
-    if not isinstance(name, str) or not COMPOSITION_NAME_RE.match(name):
-        reasons.append("name must be 1-48 lower-case letters, digits or dashes.")
-    summary = payload.get("summary", "")
-    if not isinstance(summary, str) or len(summary) > 500:
-        reasons.append("summary must be a short text.")
-    calls = payload.get("modules")
-    if not isinstance(calls, list) or not calls:
-        reasons.append("modules must be a non-empty list.")
-        raise CompositionRefused(reasons)
-    if len(calls) > MAX_MODULES:
-        reasons.append(f"At most {MAX_MODULES} modules may be composed.")
-
-    catalogue = curated_modules()
-    well_formed: dict[str, dict[str, Any]] = {}  # call name -> the call, for the modules' contract
-    for index, call in enumerate(calls):
-        where = f"modules[{index}]"
-        if not isinstance(call, dict):
-            reasons.append(f"{where} must be an object.")
-            continue
-        call_name = call.get("name")
-        if isinstance(call_name, str) and CALL_NAME_RE.match(call_name) and len(call_name) <= CALL_NAME_MAX:
-            where = f"module {call_name!r}"
-            if call_name in well_formed:
-                reasons.append(f"{where} is named twice.")
-        else:
-            reasons.append(f"{where}: name must be a lower-case identifier (letters, digits, single '_').")
-            call_name = None
-        for key in sorted(set(call) - CALL_KEYS, key=str):
-            if key in META_ARGUMENTS:
-                reasons.append(
-                    f"{where}: {key!r} is not allowed; module sources, providers and meta-arguments are "
-                    "chosen by the platform."
-                )
-            else:
-                reasons.append(f"{where}: unknown field {key!r} (allowed: {', '.join(sorted(CALL_KEYS))}).")
-        module = catalogue.get(call.get("module")) if isinstance(call.get("module"), str) else None
-        if module is None:
-            reasons.append(
-                f"{where}: unknown module {call.get('module')!r}; only the curated modules may be used "
-                f"({', '.join(sorted(catalogue))})."
-            )
-            continue
-        shapes_ok = True
-        for field_name in ("inputs", "refs"):
-            if not isinstance(call.get(field_name, {}), dict):
-                reasons.append(f"{where}: {field_name} must be an object.")
-                shapes_ok = False
-        if call_name is not None and shapes_ok:
-            well_formed.setdefault(call_name, call)
-
-    # The modules' contract (variables, types, outputs, cycles) for every call that can be read.
-    reasons += composition_problems(list(well_formed.values()))
+    """The proposal as a ``Composition``, or ``CompositionRefused`` listing every problem: the iac
+    validator's (shape and the modules' contract) and any Terraform-looking text."""
+    reasons = composition_problems(payload)
+    if isinstance(payload, dict):
+        reasons += [
+            f"Looks like Terraform, not a value ({finding})." for finding in terraform_findings(payload)
+        ]
     if reasons:
         raise CompositionRefused(list(dict.fromkeys(reasons)))
     return Composition.model_validate(payload)

@@ -27,26 +27,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from iac import renderer
 from iac import spec as spec_module
-from iac.spec import (
-    ENDPOINT_RE,
-    MAX_TAG_KEY,
-    MAX_TAG_VALUE,
-    MAX_TAGS,
-    REGION_RE,
-    SLUG_RE,
-    AccountRef,
-    BackendSpec,
-    CompositionSpec,
-    SpecError,
-    Variable,
-    canonical_json,
-    check_type,
-    describe_errors,
-)
+from iac.placement import AccountRef, Placement, SpecError
+from iac.spec import CompositionSpec, Variable, check_type
+from iac.state import backend_for
 
 if TYPE_CHECKING:
     from tenants.models import AwsAccount, Config
@@ -74,6 +61,16 @@ CALL_NAME_MAX = 40
 COMPOSITION_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")
 REF_RE = re.compile(r"^([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)$")
 STATE_PREFIX = "composed-"
+MAX_MODULES = 10
+MAX_SUMMARY = 500
+TOP_KEYS = frozenset({"name", "summary", "modules"})
+CALL_KEYS = frozenset({"name", "module", "inputs", "refs"})
+TERRAFORM_BLOCKS = frozenset(
+    {"provider", "providers", "terraform", "resource", "data", "locals", "variable", "output", "backend"}
+)
+META_ARGUMENTS = frozenset(
+    {"source", "version", "providers", "provider", "count", "for_each", "depends_on", "lifecycle"}
+)
 # The platform sets these, whatever a proposal says.
 RESERVED_VARIABLES = frozenset({"tags"})
 
@@ -166,35 +163,76 @@ class Composition(BaseModel):
         return sorted({call.module for call in self.modules})
 
 
-def composition_problems(calls: list[dict[str, Any]]) -> list[str]:
-    """Every way ``calls`` (a composition's ``modules``, as JSON) breaks the curated modules' contract:
-    unknown modules or names, undeclared or reserved variables, values of the wrong type, missing
-    required variables, references to unknown outputs or in a cycle. Empty when it can be rendered."""
-    catalogue = curated_modules()
+def composition_problems(payload: Any) -> list[str]:
+    """Every problem of a composition as JSON (a proposal, or a stored spec's ``composition``), in plain
+    sentences; empty when it can be rendered. Its shape: only name, summary and module calls, no Terraform
+    blocks or meta-arguments. The curated modules' contract: known modules, declared variables of the
+    right type, required ones given, references to declared outputs and not in a cycle."""
+    if not isinstance(payload, dict):
+        return ["The proposal must be one JSON object."]
     problems: list[str] = []
-    declared: dict[str, CuratedModule] = {}
-    for index, call in enumerate(calls):
-        name = call.get("name")
-        if not (isinstance(name, str) and CALL_NAME_RE.match(name) and len(name) <= CALL_NAME_MAX):
+    for key in sorted(set(payload) - TOP_KEYS, key=str):
+        if str(key).lower() in TERRAFORM_BLOCKS | {"module"}:
             problems.append(
-                f"modules[{index}]: name must be a lower-case identifier (letters, digits, single '_')."
+                f"A {key!r} block is not allowed: a proposal only names curated modules and their variables."
             )
+        else:
+            problems.append(f"Unknown field {key!r} in the proposal.")
+    name = payload.get("name")
+    if not isinstance(name, str) or not COMPOSITION_NAME_RE.match(name):
+        problems.append("name must be 1-48 lower-case letters, digits or dashes.")
+    summary = payload.get("summary", "")
+    if not isinstance(summary, str) or len(summary) > MAX_SUMMARY:
+        problems.append("summary must be a short text.")
+    calls = payload.get("modules")
+    if not isinstance(calls, list) or not calls:
+        return [*problems, "modules must be a non-empty list."]
+    if len(calls) > MAX_MODULES:
+        problems.append(f"At most {MAX_MODULES} modules may be composed.")
+
+    catalogue = curated_modules()
+    declared: dict[str, CuratedModule] = {}
+    well_formed: list[dict[str, Any]] = []  # calls whose contract can be read
+    for index, call in enumerate(calls):
+        where = f"modules[{index}]"
+        if not isinstance(call, dict):
+            problems.append(f"{where} must be an object.")
             continue
-        if name in declared:
-            problems.append(f"module {name!r} is named twice.")
+        call_name = call.get("name")
+        if isinstance(call_name, str) and CALL_NAME_RE.match(call_name) and len(call_name) <= CALL_NAME_MAX:
+            where = f"module {call_name!r}"
+            if call_name in declared:
+                problems.append(f"{where} is named twice.")
+        else:
+            problems.append(f"{where}: name must be a lower-case identifier (letters, digits, single '_').")
+            call_name = None
+        for key in sorted(set(call) - CALL_KEYS, key=str):
+            if key in META_ARGUMENTS:
+                problems.append(
+                    f"{where}: {key!r} is not allowed; module sources, providers and meta-arguments are "
+                    "chosen by the platform."
+                )
+            else:
+                problems.append(f"{where}: unknown field {key!r} (allowed: {', '.join(sorted(CALL_KEYS))}).")
         module = catalogue.get(call.get("module")) if isinstance(call.get("module"), str) else None
         if module is None:
             problems.append(
-                f"module {name!r}: unknown module {call.get('module')!r}; only the curated modules may be "
-                f"used ({', '.join(sorted(catalogue))})."
+                f"{where}: unknown module {call.get('module')!r}; only the curated modules may be used "
+                f"({', '.join(sorted(catalogue))})."
             )
             continue
-        declared.setdefault(name, module)
-    for call in calls:
-        if call.get("name") in declared:
-            problems += _call_problems(call, declared)
+        shapes_ok = True
+        for field_name in ("inputs", "refs"):
+            if not isinstance(call.get(field_name, {}), dict):
+                problems.append(f"{where}: {field_name} must be an object.")
+                shapes_ok = False
+        if call_name is not None and shapes_ok and call_name not in declared:
+            declared[call_name] = module
+            well_formed.append(call)
+    for call in well_formed:
+        problems += _call_problems(call, declared)
     if not problems:
-        problems += _cycle_problems(calls)
+        problems += _cycle_problems(well_formed)
     return list(dict.fromkeys(problems))
 
 
@@ -294,77 +332,21 @@ def _cycle_problems(calls: list[dict[str, Any]]) -> list[str]:
 # --- placement -------------------------------------------------------------------------------------
 
 
-class ComposedSpec(BaseModel):
-    """A validated composition placed in an account and config: what ``render_composition`` renders.
-    The placement fields have the meaning (and validation) of ``iac.spec.CompositionSpec``'s."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class ComposedSpec(Placement):
+    """A validated composition placed (``iac.placement.Placement``, as a curated stack is) in an account and
+    config: what ``render_composition`` renders."""
 
     composition: Composition
-    tags: dict[str, str] = Field(default_factory=dict)
-    region: str
-    account: AccountRef
-    backend: BackendSpec
-    workspace: str
-    sandbox_endpoint: str | None = None
 
-    @field_validator("region")
+    @field_validator("composition", mode="before")
     @classmethod
-    def _region(cls, value: str) -> str:
-        if not REGION_RE.match(value):
-            raise ValueError("not an AWS region code like ap-south-1")
-        return value
-
-    @field_validator("workspace")
-    @classmethod
-    def _workspace(cls, value: str) -> str:
-        if not SLUG_RE.match(value):
-            raise ValueError("workspace must be lower-case letters, digits and dashes")
-        return value
-
-    @field_validator("tags")
-    @classmethod
-    def _tags(cls, value: dict[str, str]) -> dict[str, str]:
-        if len(value) > MAX_TAGS:
-            raise ValueError(f"at most {MAX_TAGS} tags")
-        for key, item in value.items():
-            if not 1 <= len(key) <= MAX_TAG_KEY or len(item) > MAX_TAG_VALUE:
-                raise ValueError(f"tag {key[:40]!r} is too long")
-            if key.lower().startswith("aws:"):
-                raise ValueError(f"tag key {key!r}: the aws: prefix is reserved")
-        return value
-
-    @field_validator("sandbox_endpoint")
-    @classmethod
-    def _endpoint(cls, value: str | None) -> str | None:
-        if value is not None and not ENDPOINT_RE.match(value):
-            raise ValueError("sandbox endpoint must be a plain http(s)://host:port URL")
-        return value.rstrip("/") if value else value
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ComposedSpec:
-        if (self.account.mode == "sandbox") != bool(self.sandbox_endpoint):
-            raise ValueError("a sandbox account needs sandbox_endpoint, and only a sandbox account has one")
-        if not COMPOSITION_NAME_RE.match(self.composition.name):
-            raise ValueError("the composition's name must be 1-48 lower-case letters, digits or dashes")
-        # Re-checked on every parse: a stored spec edited after review must not render undeclared inputs.
-        problems = composition_problems(self.composition.model_dump(mode="json")["modules"])
-        if problems:
+    def _composition_fits_the_catalogue(cls, value: Any) -> Any:
+        # Checked on the raw JSON, on every parse, by the validator proposals go through: a stored spec
+        # edited after review must not render undeclared inputs, and is refused with the same reasons.
+        payload = value.model_dump(mode="json") if isinstance(value, Composition) else value
+        if problems := composition_problems(payload):
             raise ValueError(" ".join(problems))
-        return self
-
-    def sha256(self) -> str:
-        return hashlib.sha256(canonical_json(self.model_dump(mode="json")).encode("utf-8")).hexdigest()
-
-    @classmethod
-    def parse(cls, data: dict | str | bytes) -> ComposedSpec:
-        """Validate a dict or JSON text; errors become one SpecError listing every problem."""
-        try:
-            if isinstance(data, str | bytes):
-                return cls.model_validate_json(data)
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            raise SpecError(describe_errors(exc)) from exc
+        return value
 
 
 # What the pipeline plans: a curated stack or a composition of curated modules.
@@ -404,8 +386,6 @@ def build_composed_spec(
 ) -> ComposedSpec:
     """Place ``composition`` in ``config``'s workspace, as ``iac.spec.build_spec`` places a stack: its own
     state object (``composed-<name>``), the config's tags plus ``tags``."""
-    from iac.state import backend_for
-
     if config.account_id != account.pk:
         raise SpecError("the config belongs to another account")
     region = region or config.region

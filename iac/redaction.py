@@ -47,6 +47,8 @@ SENSITIVE_ATTRIBUTES = (
     "kubeconfig",
 )
 _ATTR_ALT = "|".join(sorted(SENSITIVE_ATTRIBUTES, key=len, reverse=True))
+# A JSON key naming a secret: a sensitive attribute, alone or as the last word (`api_token`, `DB_PASSWORD`).
+_SENSITIVE_KEY_RE = re.compile(rf"(?:^|[_-])(?:{_ATTR_ALT})$", re.IGNORECASE)
 # Every sensitive attribute name contains one of these; text (casefolded, as (?i) matching is) with none
 # of them cannot match the attribute patterns, which are the slow ones, so they are skipped.
 _ATTR_HINTS = ("password", "passwd", "secret", "token", "access_key", "api_key", "private_key",
@@ -84,6 +86,12 @@ _PATTERNS: list[tuple[re.Pattern[str], str, tuple[str, tuple[str, ...]]]] = [
         re.compile(rf"""(?i)(\b(?:{_ATTR_ALT})\b\s*[=:]\s*)(?!["'(\s])([^\s,;"'&]{{4,}})"""),
         rf"\1{MASK}",
         _ATTRIBUTE,
+    ),
+    # Credentials in a URL's user info, `scheme://user:password@host` (connection strings, git remotes).
+    (
+        re.compile(r"""(?i)\b([a-z][a-z0-9+.-]*://[^\s/:@"']*:)[^\s/@"']+@"""),
+        rf"\1{MASK}@",
+        ("text", ("://",)),
     ),
     # STS session tokens by their well-known prefixes, wherever they appear.
     (
@@ -127,6 +135,11 @@ def _folded(text: str) -> str:
     """The text casefolded so that every `(?i)` match of an ASCII word shows that word as a substring."""
     folded = text.casefold()
     return folded if folded.isascii() else folded.translate(_FOLD_FIXES)
+
+
+def is_sensitive_key(key: str) -> bool:
+    """Does this attribute or variable name say its value is a secret, whatever the provider marks?"""
+    return bool(_SENSITIVE_KEY_RE.search(key))
 
 
 def strip_ansi(text: str) -> str:
@@ -191,7 +204,7 @@ class Redactor:
         if isinstance(value, dict):
             out = {}
             for key, item in value.items():
-                if isinstance(key, str) and key.lower() in SENSITIVE_ATTRIBUTES and item not in (None, ""):
+                if isinstance(key, str) and is_sensitive_key(key) and item not in (None, ""):
                     out[key] = MASK if not isinstance(item, dict | list) else self._mask_all(item)
                 else:
                     out[key] = self.redact_json(item)

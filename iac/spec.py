@@ -12,40 +12,37 @@ where Terraform reads strings literally, so a `${...}` in a tag value stays text
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from iac.placement import (
+    AccountRef,
+    BackendSpec,
+    Placement,
+    SpecError,
+    canonical_json,
+    describe_errors,
+)
+from iac.state import backend_for
 
 if TYPE_CHECKING:
     from tenants.models import AwsAccount, Config
 
+# Re-exported: callers name the spec's error, digest and parts through iac.spec.
+__all__ = ["AccountRef", "BackendSpec", "CompositionSpec", "SpecError", "build_spec", "canonical_json",
+           "describe_errors", "stack_variables", "validate_parameters"]  # fmt: skip
+
 IAC_ROOT = Path(__file__).resolve().parent  # holds `stacks/` and `modules/`; tests may point it elsewhere
 
-REGION_RE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 STACK_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-TABLE_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
-STATE_KEY_RE = re.compile(r"^[A-Za-z0-9!_.*'()/-]{1,1024}$")
-ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
-ENDPOINT_RE = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+(?::\d+)?/?$")
-
-MAX_TAG_KEY = 128
-MAX_TAG_VALUE = 256
-MAX_TAGS = 50
 # Stack variables the spec fills itself: `tags` comes from spec.tags, never from parameters.
 RESERVED_PARAMETERS = frozenset({"tags"})
-
-
-class SpecError(ValueError):
-    """A spec that cannot be rendered; the message says which field and why."""
 
 
 # --- stack variables -----------------------------------------------------------------------------------
@@ -257,81 +254,11 @@ def _check_json(value: Any, where: str) -> None:
 
 
 # --- the spec ------------------------------------------------------------------------------------------
-class AccountRef(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: int = Field(ge=1)  # AwsAccount primary key
-    account_id: str
-    mode: Literal["sandbox", "aws"]
-
-    @field_validator("account_id")
-    @classmethod
-    def _account_id(cls, value: str) -> str:
-        if not ACCOUNT_ID_RE.match(value):
-            raise ValueError("an AWS account id is 12 digits")
-        return value
-
-
-class BackendSpec(BaseModel):
-    """Where the state lives: an s3 backend, locked with S3 lock files or a DynamoDB table."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    bucket: str
-    key: str
-    region: str
-    lock_table: str | None = None  # DynamoDB locking when set
-    use_lockfile: bool = True  # S3-native locking (Terraform >= 1.10)
-    encrypt: bool = True
-
-    @field_validator("bucket")
-    @classmethod
-    def _bucket(cls, value: str) -> str:
-        if not BUCKET_RE.match(value) or ".." in value:
-            raise ValueError("not a valid S3 bucket name")
-        return value
-
-    @field_validator("key")
-    @classmethod
-    def _key(cls, value: str) -> str:
-        if not STATE_KEY_RE.match(value) or value.startswith("/") or ".." in value.split("/"):
-            raise ValueError("state key must be a relative path of safe characters")
-        return value
-
-    @field_validator("region")
-    @classmethod
-    def _region(cls, value: str) -> str:
-        if not REGION_RE.match(value):
-            raise ValueError("not an AWS region code")
-        return value
-
-    @field_validator("lock_table")
-    @classmethod
-    def _table(cls, value: str | None) -> str | None:
-        if value is not None and not TABLE_RE.match(value):
-            raise ValueError("not a valid DynamoDB table name")
-        return value
-
-    @model_validator(mode="after")
-    def _locking(self) -> BackendSpec:
-        if not self.use_lockfile and self.lock_table is None:
-            raise ValueError("state needs locking: set lock_table or use_lockfile")
-        return self
-
-
-class CompositionSpec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class CompositionSpec(Placement):
+    """One curated stack with its parameters, placed (`Placement`) in an account and config."""
 
     stack: str
     parameters: dict[str, Any] = Field(default_factory=dict)
-    tags: dict[str, str] = Field(default_factory=dict)
-    region: str
-    account: AccountRef
-    backend: BackendSpec
-    workspace: str
-    # The embedded sandbox the provider and backend talk to (sandbox accounts only); part of the spec so
-    # rendering is a pure function of it.
-    sandbox_endpoint: str | None = None
 
     @field_validator("stack")
     @classmethod
@@ -341,54 +268,8 @@ class CompositionSpec(BaseModel):
             raise ValueError(f"unknown stack {value!r}; choose one of: {', '.join(stacks) or '(none)'}")
         return value
 
-    @field_validator("region")
-    @classmethod
-    def _region(cls, value: str) -> str:
-        if not REGION_RE.match(value):
-            raise ValueError("not an AWS region code like ap-south-1")
-        return value
-
-    @field_validator("workspace")
-    @classmethod
-    def _workspace(cls, value: str) -> str:
-        if not SLUG_RE.match(value):
-            raise ValueError("workspace must be lower-case letters, digits and dashes")
-        return value
-
-    @field_validator("tags")
-    @classmethod
-    def _tags(cls, value: dict[str, str]) -> dict[str, str]:
-        if len(value) > MAX_TAGS:
-            raise ValueError(f"at most {MAX_TAGS} tags")
-        for key, item in value.items():
-            if not 1 <= len(key) <= MAX_TAG_KEY:
-                raise ValueError(f"tag key {key[:40]!r} must be 1-{MAX_TAG_KEY} characters")
-            if key.lower().startswith("aws:"):
-                raise ValueError(f"tag key {key!r}: the aws: prefix is reserved")
-            if len(item) > MAX_TAG_VALUE:
-                raise ValueError(f"tag {key!r}: value longer than {MAX_TAG_VALUE} characters")
-            for text in (key, item):
-                try:
-                    text.encode("utf-8")
-                except UnicodeEncodeError as exc:
-                    raise ValueError(f"tag {key!r}: not valid Unicode text") from exc
-        return value
-
-    @field_validator("sandbox_endpoint")
-    @classmethod
-    def _endpoint(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not ENDPOINT_RE.match(value):
-            raise ValueError("sandbox endpoint must be a plain http(s)://host:port URL")
-        return value.rstrip("/")
-
     @model_validator(mode="after")
-    def _consistent(self) -> CompositionSpec:
-        if self.account.mode == "sandbox" and not self.sandbox_endpoint:
-            raise ValueError("a sandbox account needs sandbox_endpoint")
-        if self.account.mode == "aws" and self.sandbox_endpoint:
-            raise ValueError("sandbox_endpoint is only for sandbox accounts")
+    def _parameters_fit_the_stack(self) -> CompositionSpec:
         try:
             validate_parameters(self.stack, self.parameters)
         except SpecError as exc:
@@ -398,37 +279,6 @@ class CompositionSpec(BaseModel):
     # --- derived ---------------------------------------------------------------------------------------
     def variables(self) -> dict[str, Variable]:
         return stack_variables(self.stack)
-
-    def canonical_json(self) -> str:
-        return canonical_json(self.model_dump(mode="json"))
-
-    def sha256(self) -> str:
-        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
-
-    @classmethod
-    def parse(cls, data: dict | str | bytes) -> CompositionSpec:
-        """Validate a dict or JSON text; errors become one SpecError listing every problem."""
-        from pydantic import ValidationError
-
-        try:
-            if isinstance(data, str | bytes):
-                return cls.model_validate_json(data)
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            raise SpecError(describe_errors(exc)) from exc
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
-def describe_errors(exc: Any) -> str:
-    lines = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error.get("loc", ())) or "spec"
-        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-        lines.append(f"{where}: {message}")
-    return "; ".join(lines)
 
 
 def validate_parameters(stack: str, parameters: dict[str, Any]) -> None:
@@ -472,8 +322,6 @@ def build_spec(
     sandbox_endpoint: str | None = None,
 ) -> CompositionSpec:
     """A spec for `config`'s workspace in `account`: config tags (plus `tags`), the platform state backend."""
-    from iac.state import backend_for
-
     if config.account_id != account.pk:
         raise SpecError("the config belongs to another account")
     region = region or config.region

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from iac.spec import BackendSpec
+from iac.placement import BackendSpec
 
 if TYPE_CHECKING:
     from tenants.models import AwsAccount, Config

@@ -20,6 +20,7 @@ from typing import Any
 from django.utils import timezone
 
 from iac.gates.base import gate_digest
+from tenants.aws import is_transient
 
 from . import artifacts
 from .drift import REFRESHED_AFTER_APPLY, drift_fields, state_refresh_after_apply
@@ -135,7 +136,6 @@ class TerraformEngine:
         return self._outcome(run, result, job.workdir)
 
     def _outcome(self, run: Run, result, workdir: Path) -> PlanOutcome:
-        from .worker import is_transient  # moves to tenants.aws with one list of transient codes
 
         gates = [g.to_dict() if hasattr(g, "to_dict") else dict(g) for g in result.gates]
         outcome = PlanOutcome(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import re
 import shutil
 import threading
 from pathlib import Path
@@ -22,6 +21,7 @@ from django.utils import timezone
 
 from iac.gates.base import gate_digest
 from iac.stage_events import StageCancelled
+from tenants.aws import is_transient
 
 from . import artifacts, locks
 from .apply import ApplyRefused, apply_begin
@@ -54,25 +54,6 @@ GATE_ORDER = (
     "policy",
 )
 
-_TRANSIENT_RE = re.compile(
-    r"(Throttl|Rate exceeded|RequestLimitExceeded|TooManyRequests|SlowDown|RequestTimeout|"
-    r"ServiceUnavailable|connection reset|connection refused|EndpointConnectionError|"
-    r"Could not connect to the endpoint|i/o timeout|TLS handshake timeout|dial tcp)",
-    re.IGNORECASE,
-)
-_THROTTLE_CODES = {
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-    "RequestThrottled",
-    "SlowDown",
-    "ProvisionedThroughputExceededException",
-    "ServiceUnavailable",
-    "RequestTimeout",
-}
-
 
 class TenantMismatch(Exception):
     """A task was given ids of a run that belongs to another tenant than the one it was sent for."""
@@ -80,23 +61,6 @@ class TenantMismatch(Exception):
 
 class TransientError(Exception):
     """AWS throttled or the connection dropped: the plan stage may be retried from scratch."""
-
-
-def is_transient(error: BaseException | str | None) -> bool:
-    if error is None:
-        return False
-    if isinstance(error, BaseException):
-        from botocore.exceptions import ClientError
-        from botocore.exceptions import ConnectionError as BotoConnectionError
-
-        if isinstance(error, BotoConnectionError):
-            return True
-        if isinstance(error, ClientError):
-            return error.response.get("Error", {}).get("Code") in _THROTTLE_CODES
-        if isinstance(error, ConnectionError | TimeoutError):
-            return True
-        error = str(error)
-    return bool(_TRANSIENT_RE.search(error))
 
 
 def load_run(run_id: int, tenant_id: int | None) -> Run | None:

@@ -30,6 +30,50 @@ class AwsAccessError(Exception):
     """Gantry could not reach the account; the message is safe to show."""
 
 
+# AWS answering "slow down", timing out or failing on its side: the request may succeed if sent again.
+TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "RequestThrottled",
+        "SlowDown",
+        "ProvisionedThroughputExceededException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "ServiceUnavailable",
+        "InternalError",
+        "InternalFailure",
+    }
+)
+# The same, and network failures, as they show in text (Terraform's output, a run's stored error).
+_TRANSIENT_TEXT_RE = re.compile(
+    r"(Throttl|Rate exceeded|RequestLimitExceeded|TooManyRequests|SlowDown|RequestTimeout|"
+    r"ProvisionedThroughputExceeded|ServiceUnavailable|InternalError|InternalFailure|"
+    r"connection reset|connection refused|EndpointConnectionError|Could not connect to the endpoint|"
+    r"i/o timeout|TLS handshake timeout|dial tcp)",
+    re.IGNORECASE,
+)
+
+
+def is_transient(error: BaseException | str | None) -> bool:
+    """Is this AWS error (an exception, or its text) worth retrying, rather than the request being wrong?"""
+    if error is None:
+        return False
+    if isinstance(error, BaseException):
+        from botocore.exceptions import ConnectionError as BotoConnectionError
+
+        if isinstance(error, BotoConnectionError | ConnectionError | TimeoutError):
+            return True
+        if isinstance(error, ClientError):
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            return error.response.get("Error", {}).get("Code") in TRANSIENT_CODES or int(status) >= 500
+        error = str(error)
+    return bool(_TRANSIENT_TEXT_RE.search(error))
+
+
 @dataclass(frozen=True)
 class Credentials:
     access_key_id: str

@@ -21,7 +21,7 @@ from runs import artifacts
 from runs.engines import ApplyJob, ApplyOutcome, PlanJob, PlanOutcome, PlanStatus, StoredArtifact
 from runs.models import ArtifactKind
 from runs.services import approvals_required_for, canonical_json
-from tenants.aws import AwsAccessError
+from tenants.aws import AwsAccessError, is_transient
 
 from .actions.base import ActionFailed, ActionRequestInvalid, NothingToDo
 from .execute import execute, recheck, rollback_document
@@ -41,8 +41,6 @@ def _ms(started: float) -> int:
 
 
 def _aws_error(exc: Exception) -> tuple[str, bool]:
-    from runs.worker import is_transient
-
     return str(exc), is_transient(exc) or is_transient(getattr(exc, "code", None) or "")
 
 
@@ -196,7 +194,10 @@ class AwsEngine:
         results = (run.outputs or {}).get("actions") or {}
         rows = [
             {
-                **{k: action.get(k) for k in ("index", "name", "label", "precondition", "rollback", "downtime", "risk")},
+                **{
+                    k: action.get(k)
+                    for k in ("index", "name", "label", "precondition", "rollback", "downtime", "risk")
+                },
                 "target": target,
                 "expected": (action.get("expected") or {}).get(target["id"], {}),
                 "permission_ok": (action.get("permission_check") or {}).get("ok"),
@@ -206,7 +207,8 @@ class AwsEngine:
             for target in action.get("targets", [])
         ]
         follow_up = next(
-            (e.data["follow_up"] for e in run.events.order_by("-seq") if (e.data or {}).get("follow_up")), None
+            (e.data["follow_up"] for e in run.events.order_by("-seq") if (e.data or {}).get("follow_up")),
+            None,
         )
         return {
             **page,

@@ -34,7 +34,9 @@ def wait_seconds() -> float:
 
 
 class OpsArgs(ToolArgs):
-    config: str | None = Field(None, description="Config name or id (default: your first usable non-prod one).")
+    config: str | None = Field(
+        None, description="Config name or id (default: your first usable non-prod one)."
+    )
 
 
 def _answer(run: Run) -> dict[str, Any]:
@@ -49,7 +51,9 @@ def _answer(run: Run) -> dict[str, Any]:
         answer["plan"] = _plan_brief(plan)
         answer["plan_sha256"] = run.plan_sha256 or None
     if run.status == S.AWAITING_APPROVAL:
-        answer["next_step"] = "Review the action plan, then `request_apply` to ask approvers. Nothing ran yet."
+        answer["next_step"] = (
+            "Review the action plan, then `request_apply` to ask approvers. Nothing ran yet."
+        )
     elif run.status not in END_STATES:
         answer["next_step"] = "Planning is under way: call `run_status` to follow it."
     return answer
@@ -65,7 +69,9 @@ def _plan_brief(artifact) -> dict[str, Any]:
         "actions": [
             {
                 "name": a["name"],
-                "targets": [{"id": t["id"], "name": t.get("name"), "state": t.get("state")} for t in a["targets"]],
+                "targets": [
+                    {"id": t["id"], "name": t.get("name"), "state": t.get("state")} for t in a["targets"]
+                ],
                 "expected": a.get("expected"),
                 "rollback": (a.get("rollback") or {}).get("action"),
                 "risk": a.get("risk"),
@@ -126,7 +132,9 @@ def ecs_update_service(identity: TokenIdentity, args: EcsServiceArgs) -> dict[st
     plan and its status."""
     selector = {"cluster": args.cluster, "names": [args.service]}
     text = f"scale service {args.service} in cluster {args.cluster} to {args.desired_count}"
-    return _action_run(identity, args, "ecs.update_service", {"desired_count": args.desired_count}, selector, text)
+    return _action_run(
+        identity, args, "ecs.update_service", {"desired_count": args.desired_count}, selector, text
+    )
 
 
 class RdsSnapshotArgs(OpsArgs):
@@ -138,7 +146,9 @@ def rds_create_snapshot(identity: TokenIdentity, args: RdsSnapshotArgs) -> dict[
     """Plan a manual snapshot of an RDS DB instance (a reviewed run). Returns the run id, the action plan
     and its status."""
     name = args.db_instance_identifier
-    return _action_run(identity, args, "rds.create_db_snapshot", {}, {"names": [name]}, f"snapshot database {name}")
+    return _action_run(
+        identity, args, "rds.create_db_snapshot", {}, {"names": [name]}, f"snapshot database {name}"
+    )
 
 
 class OpsRequestArgs(OpsArgs):

@@ -3,7 +3,8 @@
 Per resource: its address, the action (create, update, delete, replace, read) and a few attributes —
 for an update the ones that change (before → after), for a create the notable ones it sets. Values are
 shortened, values Terraform only knows after apply say so, and everything comes from the redacted
-artifact (sensitive values were masked before it was stored), so no secret can reach the model.
+artifact (sensitive values were masked before it was stored). The plan is redacted once more before it is
+digested, so an artifact stored before a redaction rule existed cannot hand a secret to the model either.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from iac.redaction import MASK
+from iac.redaction import MASK, default_redactor
 from runs import artifacts
 from runs.models import ArtifactKind, Run
 
@@ -113,7 +114,8 @@ def plan_digest(run: Run, *, max_resources: int = 40, max_attributes: int = 6) -
         raise ToolFailure(
             f"Run #{run.pk} has no plan yet (status {run.status}); wait for it with `plan`.", code="not_found"
         )
-    plan = json.loads(artifacts.artifact_read(artifact))
+    # Redacted again before anything is shortened: a cut could leave half a secret no rule recognises.
+    plan = default_redactor.redact_json(json.loads(artifacts.artifact_read(artifact)))
     counts = {"create": 0, "update": 0, "delete": 0, "replace": 0, "read": 0}
     resources: list[dict[str, Any]] = []
     for rc in plan.get("resource_changes") or []:

@@ -25,6 +25,7 @@ from agents.models import LlmUsage
 from agents.offline_parser import parse
 from agents.router import route
 from iac.gates.safety import safety_gate
+from portal.testing.requirements import requires
 
 MODEL = "openai/gpt-4o-mini"
 
@@ -247,7 +248,7 @@ def test_safety_check_renders_in_a_scratch_dir(placed):
     assert gate.passed and not rendered.workdir.exists()
 
 
-@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
+@requires("terraform")
 def test_rendered_composition_is_formatted_and_valid_terraform(placed, tmp_path):
     from iac.gates.terraform_checks import fmt_gate, validate_gate
     from iac.terraform import TerraformRunner
@@ -456,6 +457,35 @@ def test_parse_spec_reads_both_kinds_and_rechecks_a_composition(own, placed):
         parse_spec(tampered)
 
 
+@pytest.mark.parametrize(
+    "composition",
+    [
+        {**AUDIT_LOGS, "summary": "x" * 501},
+        {**AUDIT_LOGS, "modules": [{**AUDIT_LOGS["modules"][0], "count": 3}]},
+        {**AUDIT_LOGS, "modules": [{**AUDIT_LOGS["modules"][0], "name": f"key_{i}"} for i in range(11)]},
+        {**AUDIT_LOGS, "name": "Audit Logs"},
+        {**AUDIT_LOGS, "modules": [{**AUDIT_LOGS["modules"][0], "module": "../stacks/web_tier"}]},
+    ],
+    ids=["long summary", "meta-argument", "over 10 modules", "bad name", "uncurated module"],
+)
+def test_a_stored_composition_is_refused_for_what_a_proposal_is_refused_for(placed, composition):
+    """One validator: whatever the agent refuses in a proposal, a stored spec carrying it is refused too."""
+    with pytest.raises(CompositionRefused) as caught:
+        validate_composition(composition)
+    stored = _stored_refusal(placed, composition)
+    for reason in caught.value.reasons:
+        assert reason in stored
+
+
+def _stored_refusal(placed, composition: dict) -> str:
+    from iac.composed import ComposedSpec
+    from iac.spec import SpecError
+
+    with pytest.raises(SpecError) as caught:
+        ComposedSpec.parse({**placed.model_dump(mode="json"), "composition": composition})
+    return str(caught.value)
+
+
 def _composed_run(world, llm):
     from runs import worker
     from runs.services import run_create
@@ -473,7 +503,7 @@ def _composed_run(world, llm):
 
 
 @pytest.mark.terraform
-@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
+@requires("terraform")
 def test_composed_run_is_planned_through_every_gate_approved_and_applied(freeform, llm, sandbox_settings):
     from runs import worker
     from runs.approvals import run_approve, warnings_to_acknowledge
@@ -515,7 +545,7 @@ def test_composed_run_is_planned_through_every_gate_approved_and_applied(freefor
 
 
 @pytest.mark.terraform
-@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
+@requires("terraform")
 def test_composed_run_that_a_gate_blocks_ends_blocked(freeform, llm, sandbox_settings):
     from runs import worker
     from runs.models import GateResult

@@ -288,9 +288,79 @@ def test_plan_summary_is_a_compact_masked_digest(own):
     assert by_address["aws_db_instance.main"]["attributes"] == {
         "instance_class": {"before": "db.t3.micro", "after": "db.t3.small"}
     }
-    assert "password" not in json.dumps(result["resources"]) or "***REDACTED***" in json.dumps(result)
     _, small = outcome(identity_for(own, "viewer"), "plan_summary", {"run_id": run.pk, "max_resources": 1})
     assert small["resources_shown"] == 1 and small["truncated"] is True
+
+
+# Secrets the provider does not mark sensitive (no before/after_sensitive anywhere), as `terraform show
+# -json` prints them: a password attribute, a token under a longer name, a URL's credentials, a secret
+# access key, a password inside user data.
+UNMARKED_SECRETS = ("hunter2-db-pass", "tok-9f8e7d6c5b4a", "Sup3rS3cretPw", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                    "shell-pass-0042")  # fmt: skip
+RAW_PLAN = {
+    "resource_changes": [
+        {
+            "address": "aws_lambda_function.api",
+            "type": "aws_lambda_function",
+            "change": {
+                "actions": ["create"],
+                "before": None,
+                "after": {
+                    "function_name": "api",
+                    "environment": [
+                        {"variables": {"DATABASE_URL": "postgres://app:Sup3rS3cretPw@db:5432/app"}}
+                    ],
+                    "tags": {"Owner": "team", "deploy_token": "tok-9f8e7d6c5b4a"},
+                    "description": "key wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                },
+                "after_unknown": {},
+            },
+        },
+        {
+            "address": "aws_db_instance.main",
+            "type": "aws_db_instance",
+            "change": {
+                "actions": ["update"],
+                "before": {"instance_class": "db.t3.micro", "password": "old-pass-1"},
+                "after": {"instance_class": "db.t3.small", "password": "hunter2-db-pass"},
+                "after_unknown": {},
+            },
+        },
+        {
+            "address": "aws_instance.web",
+            "type": "aws_instance",
+            "change": {
+                "actions": ["create"],
+                "before": None,
+                "after": {
+                    "instance_type": "t3.micro",
+                    "user_data": "#!/bin/sh\nexport DB_PASSWORD=shell-pass-0042",
+                },
+                "after_unknown": {},
+            },
+        },
+    ]
+}
+
+
+@pytest.mark.parametrize("stored", ["as the pipeline stores it", "unredacted"])
+def test_plan_summary_never_shows_a_secret_the_provider_did_not_mark(own, stored):
+    """The digest of a plan whose secrets carry no sensitive marks: none of them reaches the caller, whether
+    the artifact went through the pipeline's redaction or (stored before a rule existed) did not."""
+    from iac.pipeline import redact_plan_json
+
+    plan = redact_plan_json(RAW_PLAN) if stored == "as the pipeline stores it" else RAW_PLAN
+    run = planned_run(own)
+    artifacts.artifact_store(run=run, kind="plan_json_redacted", content=json.dumps(plan))
+    _, result = outcome(identity_for(own, "viewer"), "plan_summary", {"run_id": run.pk, "max_attributes": 20})
+    shown = json.dumps(result)
+    assert [secret for secret in UNMARKED_SECRETS if secret in shown] == []
+    by_address = {r["address"]: r["attributes"] for r in result["resources"]}
+    assert by_address["aws_db_instance.main"]["instance_class"]["after"] == "db.t3.small"  # the rest stays
+    assert (
+        "postgres://app:***REDACTED***@db" in shown
+        and by_address["aws_lambda_function.api"]["function_name"] == "api"
+    )
 
 
 def test_plan_summary_without_a_plan_says_so(own):

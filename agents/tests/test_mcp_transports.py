@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -30,11 +29,12 @@ from mcp.client.streamable_http import streamable_http_client
 
 from portal.testing import services
 from portal.testing.fixtures import gantry_var_dir, moto_endpoint, start_celery_worker  # noqa: F401
+from portal.testing.requirements import requires
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.terraform,
-    pytest.mark.skipif(not shutil.which("terraform"), reason="terraform not installed"),
+    requires("terraform"),
 ]
 
 SEED = """

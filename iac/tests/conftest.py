@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-import json
+import hashlib
+import re
+import shutil
 import time
 from pathlib import Path
 
 import pytest
 
 from iac import pipeline as pipeline_module
+from iac import sandbox
 from iac.gates.base import GateResult
-from iac.terraform import Category, TerraformResult, TerraformRunner
+from iac.terraform import Category, TerraformResult, TerraformRunner, sha256_file
 from iac.testing import PLUGIN_DIR
+from portal.testing.requirements import require_tool
 
 __all__ = ["PLUGIN_DIR"]
 
-PLAN_JSON = Path(__file__).resolve().parent / "fixtures" / "plans" / "web_tier_compliant.json"
+# A local backend instead of the rendered s3 one: the real plan behind the canned runner keeps no state.
+LOCAL_BACKEND = 'terraform {\n  backend "local" {}\n}\n'
+# The runner's own commands, kept before `canned_terraform` replaces them on the class.
+REAL_INIT, REAL_PLAN, REAL_SHOW_JSON = TerraformRunner.init, TerraformRunner.plan, TerraformRunner.show_json
 
 
 def _ok(command: str, **fields) -> TerraformResult:
@@ -36,16 +43,69 @@ class CannedTerraform(list):
         self.validate_diagnostics: list[dict] = []
 
 
+class RealPlans:
+    """The real plan of a rendered work dir, made once per distinct source (the session's cache).
+
+    The copy plans with the real CLI against the embedded sandbox: its provider endpoint is the running
+    sandbox's and its backend is local, nothing else differs, so the plan is the spec's own."""
+
+    def __init__(self, root: Path, endpoint: str) -> None:
+        self.root, self.endpoint = root, endpoint
+        self._plans: dict[str, tuple[bytes, dict]] = {}
+
+    @staticmethod
+    def source_key(workdir: Path) -> str:
+        digest = hashlib.sha256()
+        for path in sorted(p for p in workdir.rglob("*.tf*") if ".terraform" not in p.parts):
+            if path.name != "backend.tf":  # state placement: the plan does not depend on it
+                digest.update(str(path.relative_to(workdir)).encode() + b"\0" + path.read_bytes() + b"\0")
+        return digest.hexdigest()
+
+    def plan_of(self, workdir: Path, sandbox_endpoint: str) -> tuple[bytes, dict]:
+        """(the saved plan's bytes, its `terraform show -json`) for the source in `workdir`."""
+        key = self.source_key(workdir)
+        if key not in self._plans:
+            copy = self.root / key[:16]
+            shutil.rmtree(copy, ignore_errors=True)
+            shutil.copytree(workdir, copy, ignore=shutil.ignore_patterns(".terraform", "*.tfplan"))
+            (copy / "backend.tf").unlink(missing_ok=True)
+            (copy / "backend_override.tf").write_text(LOCAL_BACKEND)
+            provider = copy / "provider.tf"
+            provider.write_text(provider.read_text().replace(f'"{sandbox_endpoint}"', f'"{self.endpoint}"'))
+            runner = TerraformRunner(copy, plugin_dir=PLUGIN_DIR, timeout=300, env=sandbox.sandbox_env())
+            REAL_INIT(runner).raise_for_error()
+            REAL_PLAN(runner, "real.tfplan").raise_for_error()
+            shown = REAL_SHOW_JSON(runner, "real.tfplan")
+            shown.raise_for_error()
+            self._plans[key] = ((copy / "real.tfplan").read_bytes(), shown.json)
+        return self._plans[key]
+
+
+@pytest.fixture(scope="session")
+def real_plans(tmp_path_factory, endpoint) -> RealPlans:
+    return RealPlans(tmp_path_factory.mktemp("real-plans"), endpoint)
+
+
+def _sandbox_endpoint_of(workdir: Path) -> str:
+    """The sandbox URL the rendered provider names (the spec's `sandbox_endpoint`)."""
+    found = re.search(r'endpoints \{\s*\w+\s*=\s*"([^"]+)"', (workdir / "provider.tf").read_text())
+    if found:
+        return found.group(1)
+    raise AssertionError("the canned runner plans sandbox specs only: no sandbox endpoint in provider.tf")
+
+
 @pytest.fixture
-def canned_terraform(monkeypatch) -> CannedTerraform:
-    """init/validate/plan/show_json answer without starting a provider; fmt and the other gates are
-    real, except Checkov (a canned pass) and credentials. The plan honours cancellation like the runner."""
+def canned_terraform(monkeypatch, real_plans) -> CannedTerraform:
+    """init/validate/plan answer without starting a provider, with the outputs and outcomes a test sets;
+    a plan that succeeds writes the spec's real saved plan (made once per source by `real_plans`) and
+    reports its real sha256, and show_json answers that plan's JSON. fmt and the other gates are real,
+    except Checkov (a canned pass) and credentials. The plan honours cancellation like the runner."""
+    require_tool("terraform")
     canned = CannedTerraform()
-    plan_json = json.loads(PLAN_JSON.read_text())
+    shown: dict[Path, dict] = {}
 
     def plan(self, out="plan.tfplan", **kwargs):
         canned.append("plan")
-        (self.workdir / out).write_bytes(b"canned plan")
         deadline = time.monotonic() + 0.3
         while time.monotonic() < deadline:
             if self.cancel_event is not None and self.cancel_event.is_set():
@@ -63,7 +123,16 @@ def canned_terraform(monkeypatch) -> CannedTerraform:
                 command=["terraform", "plan"], exit_code=1, duration_ms=1, ok=False,
                 category=Category.INVALID_CONFIG, message="plan failed",
             )  # fmt: skip
-        return _ok("plan", changes=True, plan_sha256="0" * 64)
+        workdir = Path(self.workdir)
+        data, plan_json = real_plans.plan_of(workdir, _sandbox_endpoint_of(workdir))
+        (workdir / out).write_bytes(data)
+        shown[(workdir / out).resolve()] = plan_json
+        changes = any(rc["change"]["actions"] != ["no-op"] for rc in plan_json.get("resource_changes", []))
+        return _ok("plan", changes=changes, plan_sha256=sha256_file(workdir / out))
+
+    def show_json(self, planfile="plan.tfplan"):
+        canned.append("show")
+        return _ok("show", json=shown[(Path(self.workdir) / planfile).resolve()])
 
     def validate(self):
         canned.append("validate")
@@ -78,11 +147,7 @@ def canned_terraform(monkeypatch) -> CannedTerraform:
     monkeypatch.setattr(TerraformRunner, "init", lambda self, **k: canned.append("init") or _ok("init"))
     monkeypatch.setattr(TerraformRunner, "validate", validate)
     monkeypatch.setattr(TerraformRunner, "plan", plan)
-    monkeypatch.setattr(
-        TerraformRunner,
-        "show_json",
-        lambda self, planfile: canned.append("show") or _ok("show", json=plan_json),
-    )
+    monkeypatch.setattr(TerraformRunner, "show_json", show_json)
     monkeypatch.setattr(
         pipeline_module,
         "_checkov",

@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 
 from iac.gates.base import Severity, Status
-from iac.gates.checkov import _checkov_bin, checkov_gate
+from iac.gates.checkov import checkov_gate
+from portal.testing.requirements import requires
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "safe" / "insecure_bucket_for_checkov"
 
-pytestmark = pytest.mark.skipif(not Path(_checkov_bin()).exists(), reason="checkov not installed")
+pytestmark = requires("checkov")
 
 
 @pytest.fixture(scope="module")

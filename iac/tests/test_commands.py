@@ -12,8 +12,9 @@ from django.core.management import CommandError, call_command
 
 from iac import spec as spec_module
 from iac.tests.conftest import PLUGIN_DIR
+from portal.testing.requirements import requires
 
-pytestmark = pytest.mark.skipif(not shutil.which("terraform"), reason="terraform not installed")
+pytestmark = requires("terraform")
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 REPO_IAC = Path(spec_module.__file__).resolve().parent

@@ -14,10 +14,11 @@ from iac.gates.terraform_checks import validate_gate
 from iac.pipeline import platform_checkov_skips
 from iac.terraform import TerraformRunner
 from iac.testing import PLUGIN_DIR
+from portal.testing.requirements import requires
 
 pytestmark = [
     pytest.mark.terraform,
-    pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed"),
+    requires("terraform"),
 ]
 
 IAC = Path(__file__).resolve().parents[1]

@@ -25,6 +25,7 @@ from iac.gates.checkov import CheckovWorker, _checkov_bin, checkov_gate
 from iac.pipeline import PLAN_FILE, PipelineStatus, gate_digest, run_pipeline
 from iac.spec import build_spec
 from iac.terraform import Category, TerraformResult, TerraformRunner
+from portal.testing.requirements import requires
 
 STATIC_BUCKET = {"bucket_name": "acme-static-assets-speculative"}
 REPO_IAC = Path(spec_module.__file__).resolve().parent
@@ -99,7 +100,7 @@ def _assert_blocked_and_discarded(result, workdir: Path, spy: PlanSpy, gate: str
 
 
 @pytest.mark.terraform
-@pytest.mark.skipif(not shutil.which("terraform"), reason="terraform not installed")
+@requires("terraform")
 def test_checkov_code_failure_cancels_and_discards_the_speculative_plan(
     own, tmp_path, sandbox_settings, monkeypatch
 ):
@@ -135,7 +136,7 @@ def invalid_iac(tmp_path, monkeypatch):
 
 
 @pytest.mark.terraform
-@pytest.mark.skipif(not shutil.which("terraform"), reason="terraform not installed")
+@requires("terraform")
 def test_invalid_configuration_is_blocked_at_validate_with_validates_diagnostics(
     own, tmp_path, sandbox_settings, monkeypatch, invalid_iac
 ):
@@ -167,7 +168,7 @@ def test_invalid_configuration_is_blocked_at_validate_with_validates_diagnostics
 
 
 @pytest.mark.terraform
-@pytest.mark.skipif(not shutil.which("terraform"), reason="terraform not installed")
+@requires("terraform")
 def test_no_speculation_before_safety_or_when_checkov_already_failed(own, tmp_path, monkeypatch):
     """The plan never starts ahead of a verdict that is already in: a failed scan stops it from starting."""
     failing = GateResult(name="checkov_code", summary="1 failed")
@@ -205,7 +206,7 @@ def _comparable(gate: GateResult) -> dict:
     return data
 
 
-@pytest.mark.skipif(not HAS_CHECKOV, reason="checkov not installed")
+@requires("checkov")
 @pytest.mark.parametrize(
     ("target", "kind", "skips"),
     [
@@ -222,7 +223,7 @@ def test_warm_worker_finds_what_the_cli_finds(target, kind, skips):
     assert worker.proc.poll() is not None  # stopped
 
 
-@pytest.mark.skipif(not HAS_CHECKOV, reason="checkov not installed")
+@requires("checkov")
 def test_one_warm_worker_serves_the_code_and_the_plan_scan_like_the_cli():
     """Both of a run's scans share one import; each runs in a fresh fork, so nothing carries over."""
     code_skips = {"CKV_AWS_18": "access logs go to the central log bucket"}
@@ -241,7 +242,7 @@ def test_one_warm_worker_serves_the_code_and_the_plan_scan_like_the_cli():
     assert worker.proc.poll() is not None
 
 
-@pytest.mark.skipif(not HAS_CHECKOV, reason="checkov not installed")
+@requires("checkov")
 def test_the_shared_worker_lives_across_runs_and_is_replaced_when_it_dies():
     first = CheckovWorker.shared()
     assert first is not None and CheckovWorker.shared() is first
@@ -252,7 +253,7 @@ def test_the_shared_worker_lives_across_runs_and_is_replaced_when_it_dies():
     assert second is not None and second is not first and second.usable()
 
 
-@pytest.mark.skipif(not HAS_CHECKOV, reason="checkov not installed")
+@requires("checkov")
 def test_a_broken_worker_falls_back_to_the_cli(monkeypatch, tmp_path):
     script = tmp_path / "worker.py"
     script.write_text("import sys\nsys.exit(3)\n")
@@ -272,7 +273,7 @@ def test_no_worker_without_a_venv_python(settings, tmp_path):
     assert checkov_gate(FIXTURE).findings[0].rule == "checkov-missing"
 
 
-@pytest.mark.skipif(not HAS_CHECKOV, reason="checkov not installed")
+@requires("checkov")
 def test_an_unused_worker_is_stopped_with_its_process_group():
     worker = CheckovWorker.start()
     assert worker is not None

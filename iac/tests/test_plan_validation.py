@@ -13,9 +13,9 @@ from iac.gates.base import Status
 from iac.gates.terraform_checks import plan_validation_gate
 from iac.pipeline import CODE_STAGES, PLAN_FILE, PipelineStatus, run_pipeline
 from iac.spec import build_spec
-from iac.terraform import Category, TerraformResult
+from iac.terraform import Category, TerraformResult, sha256_file
 
-STATIC_BUCKET = {"bucket_name": "acme-static-assets-validation"}
+STATIC_BUCKET = {"bucket_name": "acme-static-assets-canned"}  # as test_stage_events: one real plan
 WARNING = {
     "severity": "warning",
     "summary": "Argument is deprecated",
@@ -47,7 +47,7 @@ def plan_run(own, tmp_path, canned_terraform):
     return run
 
 
-def test_a_clean_plan_is_the_validate_verdict(plan_run, canned_terraform):
+def test_a_clean_plan_is_the_validate_verdict(plan_run, canned_terraform, tmp_path):
     result = plan_run()
     assert result.status == PipelineStatus.PASSED
     assert "validate" not in canned_terraform  # no second provider load
@@ -56,9 +56,15 @@ def test_a_clean_plan_is_the_validate_verdict(plan_run, canned_terraform):
     assert gate.status == Status.PASS and gate.findings == []
     assert gate.details["validated_by"] == "terraform plan" and "init_ms" in gate.details
     assert [g.name for g in result.gates][:4] == ["safety", "fmt", "validate", "checkov_code"]
+    # the gates after the plan judged this spec's plan: its bucket, none of another stack's resources
+    assert result.plan_sha256 == sha256_file(tmp_path / "w" / PLAN_FILE)
+    planned = {rc["type"]: rc for rc in result.plan_json_redacted["resource_changes"]}
+    assert planned["aws_s3_bucket"]["change"]["after"]["bucket"] == STATIC_BUCKET["bucket_name"]
+    assert not {"aws_instance", "aws_lb", "aws_autoscaling_group"} & set(planned)
+    assert [g.name for g in result.gates][4:] == ["opa", "checkov_plan", "cost"]
 
 
-def test_a_plan_warning_brings_validates_structured_warnings(plan_run, canned_terraform):
+def test_a_plan_warning_brings_validates_structured_warnings(plan_run, canned_terraform, tmp_path):
     canned_terraform.plan_output = [
         "",
         "Warning: Argument is deprecated",
@@ -75,7 +81,8 @@ def test_a_plan_warning_brings_validates_structured_warnings(plan_run, canned_te
         ("terraform-validate", "main.tf:7", False)
     ]
     # a warning needs acknowledging, it does not block: the plan is the run's plan
-    assert result.status == PipelineStatus.PASSED and result.plan_sha256 == "0" * 64
+    assert result.status == PipelineStatus.PASSED
+    assert result.plan_sha256 == sha256_file(tmp_path / "w" / PLAN_FILE)
 
 
 def test_a_plan_failing_validation_is_blocked_at_validate(plan_run, canned_terraform, tmp_path):

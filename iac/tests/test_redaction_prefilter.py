@@ -28,6 +28,7 @@ _SECRET_BITS = [
     "PRİVATE_KEY", "api_Key", "token", "secret", " = ", '"', ": ", " -> ", "=", "X-Amz-Signature=",
     "x-amz-security-token:", "abc123", "FwoGZXIvYXdz", "IQoJb3JpZ2lu", "-----BEGIN RSA PRIVATE KEY-----",
     "-----END RSA PRIVATE KEY-----", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "\n", "(sensitive)",
+    "postgres://", "app:", "@db", "://u:p@",
 ]  # fmt: skip
 
 

@@ -16,6 +16,7 @@ from iac.gates import safety
 from iac.gates.base import Status
 from iac.gates.safety import parse_hcl, safety_gate
 from iac.terraform import TerraformRunner
+from portal.testing.requirements import require_tool
 
 IAC = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -301,8 +302,7 @@ def test_blocked_config_never_reaches_init(case, tmp_path):
 @pytest.mark.terraform
 def test_marker_fixture_really_executes_without_the_gate(tmp_path):
     """Control: the same fixture, run straight through Terraform, does create the marker."""
-    if not shutil.which("terraform"):
-        pytest.skip("terraform not installed")
+    require_tool("terraform")
     workdir = tmp_path / "work"
     shutil.copytree(UNSAFE / "marker_local_exec", workdir)
     runner = _runner(workdir)

@@ -8,7 +8,6 @@ on a real run with the speculative plan.
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 
 import pytest
@@ -19,8 +18,9 @@ from iac.gates.base import Finding, GateResult, Severity, Status
 from iac.pipeline import PLAN_FILE, STAGES, PipelineStatus, StageCancelled, gate_digest, run_pipeline
 from iac.spec import build_spec
 from iac.stage_events import END_STATUSES, StageEvents
+from portal.testing.requirements import requires
 
-STATIC_BUCKET = {"bucket_name": "acme-static-assets-events"}
+STATIC_BUCKET = {"bucket_name": "acme-static-assets-canned"}  # as test_plan_validation: one real plan
 GATE_STAGES = ("safety", "fmt", "validate", "checkov_code", "opa", "checkov_plan", "cost")
 VERDICT = {Status.PASS: "passed", Status.WARN: "warned", Status.FAIL: "failed"}
 
@@ -297,7 +297,7 @@ def test_base_exceptions_from_the_callback_are_not_swallowed():
 
 # --- a real run ------------------------------------------------------------------------------------------
 @pytest.mark.terraform
-@pytest.mark.skipif(not shutil.which("terraform"), reason="terraform not installed")
+@requires("terraform")
 def test_events_of_a_real_run(own, tmp_path, sandbox_settings):
     recorder = Recorder()
     spec = build_spec("static_bucket", STATIC_BUCKET, account=own.account, config=own.dev)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import stat
 import threading
@@ -20,10 +19,11 @@ from iac.gates.terraform_checks import fmt_gate, validate_gate
 from iac.redaction import MASK
 from iac.terraform import Category, TerraformError, TerraformRunner, classify
 from iac.tests.conftest import PLUGIN_DIR
+from portal.testing.requirements import requires
 
 pytestmark = [
     pytest.mark.terraform,
-    pytest.mark.skipif(not shutil.which("terraform"), reason="terraform not installed"),
+    requires("terraform"),
 ]
 
 AWS_VERSIONS = """terraform {

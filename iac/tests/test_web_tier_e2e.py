@@ -7,7 +7,6 @@ default), so the public-exposure policy passes honestly without the override tag
 
 from __future__ import annotations
 
-import shutil
 from decimal import Decimal
 
 import pytest
@@ -18,12 +17,13 @@ from iac.pricing.catalog import PriceKey, default_price_source
 from iac.pricing.estimate import estimate
 from iac.redaction import MASK
 from iac.spec import build_spec
+from portal.testing.requirements import requires
 from tenants.aws import session_for_account
 
 pytestmark = [
     pytest.mark.terraform,
     pytest.mark.django_db,
-    pytest.mark.skipif(not shutil.which("terraform"), reason="terraform not installed"),
+    requires("terraform"),
 ]
 
 # The request as the intent parser would turn it into stack parameters.

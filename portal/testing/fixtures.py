@@ -14,7 +14,6 @@ which turns it into a failure.
 from __future__ import annotations
 
 import contextlib
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from portal.testing import services
+from portal.testing.requirements import unavailable
 
 
 def start_or_skip(stack: contextlib.ExitStack, manager):
@@ -29,9 +29,7 @@ def start_or_skip(stack: contextlib.ExitStack, manager):
     try:
         return stack.enter_context(manager)
     except services.ServiceUnavailable as exc:
-        if os.environ.get("GANTRY_REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"required test service unavailable: {exc}")
-        pytest.skip(str(exc))
+        unavailable(f"test service unavailable: {exc}")
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import signal
 import sqlite3
 import time
@@ -28,11 +27,12 @@ import pytest
 from iac.testing import PLUGIN_DIR
 from portal.testing import services
 from portal.testing.fixtures import gantry_var_dir, start_celery_worker  # noqa: F401
+from portal.testing.requirements import requires
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.terraform,
-    pytest.mark.skipif(not shutil.which("terraform"), reason="terraform not installed"),
+    requires("terraform"),
 ]
 
 SEED = """

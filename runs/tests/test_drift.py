@@ -115,61 +115,55 @@ def test_drift_is_masked_and_listed_per_attribute():
     assert "old" not in str(redacted["resource_drift"])
 
 
-class FakeTrail:
-    def __init__(self, events=None, error=None):
-        self.events, self.error, self.calls = events or [], error, []
-
-    def client(self, service):
-        assert service == "cloudtrail"
-        return self
-
-    def lookup_events(self, **kwargs):
-        self.calls.append(kwargs)
-        if self.error:
-            raise self.error
-        return {"Events": self.events}
-
-
 def drift_result(spec, plan=DRIFTED_PLAN):
     return SimpleNamespace(plan_json=plan, plan_json_redacted=plan_variants.redact_plan(plan), spec=spec)
 
 
-def test_cloudtrail_names_who_changed_it_leaving_out_gantry(own, monkeypatch):
+@pytest.fixture
+def trail(sandbox_settings):
+    """seed(events) -> the own account's CloudTrail history in the sandbox, in the spec's region."""
+    from iac import sandbox_trail
+
+    yield lambda account, events: sandbox_trail.seed_events(account.account_id, SPEC["region"], events)
+    sandbox_trail.clear_events()
+
+
+def test_cloudtrail_names_who_changed_it_leaving_out_gantry(own, trail):
     stack = applied(own)
     check = RunFactory(config=own.dev, kind=RunKind.DRIFT, status=S.POLICY_CHECK, spec=SPEC)
-    when = timezone.now()
-    trail = FakeTrail(
-        [
-            {"EventName": "PutBucketTagging", "Username": "alice", "EventSource": "s3.amazonaws.com",
-             "EventTime": when},
-            {"EventName": "PutBucketTagging", "Username": f"gantry-acme-{stack.pk}", "EventTime": when},
-        ]
-    )  # fmt: skip
-    monkeypatch.setattr("tenants.aws.session_for_account", lambda *a, **k: trail)
+    when = timezone.now() - timedelta(hours=1)
+    bucket = [{"ResourceType": "AWS::S3::Bucket", "ResourceName": "acme-logs"}]
+    trail(own.account, [
+        {"EventName": "PutBucketTagging", "Username": "alice", "EventSource": "s3.amazonaws.com",
+         "EventTime": when, "Resources": bucket},
+        {"EventName": "PutBucketTagging", "Username": f"gantry-acme-{stack.pk}", "EventTime": when,
+         "Resources": bucket},
+        {"EventName": "DeleteBucketPolicy", "Username": "bob", "EventTime": stack.finished_at - timedelta(hours=1),
+         "Resources": bucket},  # before the last apply: not this drift
+        {"EventName": "PutBucketTagging", "Username": "carol", "EventTime": when,
+         "Resources": [{"ResourceName": "another-bucket"}]},
+    ])  # fmt: skip
     message, fields = drift.drift_fields(check, drift_result(SPEC), summary={"add": 0})
     assert message.startswith("Drift detected in 2 resource(s): module.bucket.aws_s3_bucket.this")
     summary = fields["plan_summary"]
     assert summary["add"] == 0 and summary["drifted"] == 2
     assert summary["drift"]["cloudtrail"] == {"status": "available"}
     assert summary["drift"]["applied_run"] == stack.pk
-    bucket = summary["drift"]["resources"][0]
-    assert bucket["changed_by"] == [
+    by_address = {r["address"]: r for r in summary["drift"]["resources"]}
+    assert by_address["module.bucket.aws_s3_bucket.this"]["changed_by"] == [
         {"event": "PutBucketTagging", "user": "alice", "source": "s3.amazonaws.com", "time": when.isoformat()}
     ]
-    assert trail.calls[0]["LookupAttributes"] == [
-        {"AttributeKey": "ResourceName", "AttributeValue": "acme-logs"}
-    ]
-    assert trail.calls[0]["StartTime"] == stack.finished_at
+    assert by_address["aws_kms_key.this"]["changed_by"] == []  # CloudTrail answers: nobody touched it
 
 
-def test_cloudtrail_not_available_is_reported_not_fatal(own, monkeypatch):
+def test_cloudtrail_without_the_event_history_is_reported_not_fatal(own, sandbox_settings):
+    """The sandbox as it is (moto has no LookupEvents): drift is recorded, attribution says why not."""
     applied(own)
     check = RunFactory(config=own.dev, kind=RunKind.DRIFT, status=S.POLICY_CHECK, spec=SPEC)
-    trail = FakeTrail(error=RuntimeError("The lookup_events action has not been implemented"))
-    monkeypatch.setattr("tenants.aws.session_for_account", lambda *a, **k: trail)
     _, fields = drift.drift_fields(check, drift_result(SPEC), summary={})
     cloudtrail = fields["plan_summary"]["drift"]["cloudtrail"]
-    assert cloudtrail["status"] == "unavailable" and "not been implemented" in cloudtrail["reason"]
+    assert cloudtrail["status"] == "unavailable" and "LookupEvents failed" in cloudtrail["reason"]
+    assert "(500)" in cloudtrail["reason"]  # moto: the action is not implemented
     assert all(r["changed_by"] == [] for r in fields["plan_summary"]["drift"]["resources"])
 
 
@@ -196,14 +190,16 @@ def fake_refresh(plan_json, changes=True):
 
 
 @pytest.mark.parametrize("changes", [True, False])
-def test_a_drift_run_through_the_worker(own, monkeypatch, sent, changes, django_capture_on_commit_callbacks):
+def test_a_drift_run_through_the_worker(
+    own, monkeypatch, sent, changes, django_capture_on_commit_callbacks, trail
+):
     from iac.spec import build_spec
 
     spec = build_spec("static_bucket", {"bucket_name": "acme-logs"}, account=own.account, config=own.dev)
     applied(own, spec=spec.model_dump(mode="json"))
     plan = DRIFTED_PLAN if changes else {"resource_changes": []}
     monkeypatch.setattr(plan_variants, "refresh_plan", fake_refresh(plan, changes))
-    monkeypatch.setattr("tenants.aws.session_for_account", lambda *a, **k: FakeTrail())
+    trail(own.account, [])  # CloudTrail answers, with nothing
     (run_id,) = drift.drift_sweep()
     assert worker.run_generate(run_id, tenant_id=own.tenant.pk) == S.VALIDATING
     with django_capture_on_commit_callbacks(execute=True):

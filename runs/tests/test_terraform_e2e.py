@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+from portal.testing.requirements import requires
 from runs import worker
 from runs.approvals import run_approve, warnings_to_acknowledge
 from runs.models import AppliedPlan, Artifact, GateResult
@@ -18,7 +19,7 @@ S = RunStatus
 
 pytestmark = [
     pytest.mark.terraform,
-    pytest.mark.skipif(not shutil.which("terraform"), reason="terraform not installed"),
+    requires("terraform"),
 ]
 
 

@@ -11,10 +11,10 @@ from types import SimpleNamespace
 import pytest
 from django.utils import timezone
 
+from iac.composed import parse_spec, render_spec
 from iac.gates.base import Finding
 from iac.gates.base import GateResult as Gate
-from iac.pipeline import PipelineResult, PipelineStatus, Stage
-from iac.renderer import source_digest
+from iac.pipeline import PipelineResult, PipelineStatus, Stage, gate_digest
 from runs import artifacts, tasks, terraform_engine, worker
 from runs.approvals import run_approve
 from runs.models import AppliedPlan, Approval, Artifact, GateResult, Run, WorkspaceLock
@@ -25,8 +25,6 @@ from tenants.services import config_update
 
 S = RunStatus
 REQUEST = "create an s3 bucket named acme-logs"
-MAIN_TF = 'resource "x" "y" {}'
-MAIN_TF_SHA256 = hashlib.sha256(MAIN_TF.encode()).hexdigest()
 
 
 class FakePipeline:
@@ -56,8 +54,7 @@ class FakePipeline:
         assert not workdir.exists() or not any(workdir.iterdir()), (
             "each attempt starts from an empty work dir"
         )
-        workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "main.tf").write_text(MAIN_TF)
+        render = render_spec(spec, workdir)  # the real source, so the run records its real digest
         (workdir / ".terraform").mkdir()
         plan = workdir / "plan.tfplan"
         plan.write_bytes(b"plan for " + spec.sha256().encode())
@@ -71,11 +68,7 @@ class FakePipeline:
             status=self.outcome,
             spec_sha256=spec.sha256(),
             workdir=str(workdir),
-            render=SimpleNamespace(
-                source_sha256=source_digest({"main.tf": MAIN_TF_SHA256}),
-                files={"main.tf": "x"},
-                to_dict=lambda: {},
-            ),
+            render=render,
             stages=[Stage("render", "ok", 5), Stage("plan", "ok", 50)],
             gates=gates,
             changes=self.outcome != PipelineStatus.NO_CHANGES,
@@ -83,7 +76,7 @@ class FakePipeline:
             plan_sha256=hashlib.sha256(plan.read_bytes()).hexdigest(),
             plan_json_redacted={"resource_changes": [{"change": {"actions": ["create"]}}]},
             plan_text="+ resource",
-            gate_digest="d" * 64,
+            gate_digest=gate_digest(gates),
             config_version=config.version,
             error=self.error,
             blocked_by=self.blocked_by,
@@ -123,17 +116,19 @@ def generate_and_plan(run):
 # --- the happy path ---------------------------------------------------------------------------------
 
 
-def test_request_to_applied(own, fake, sent):
+def test_request_to_applied(own, fake, sent, tmp_path):
     run = queued_run(own)
     assert generate_and_plan(run) == S.AWAITING_APPROVAL
     run.refresh_from_db()
     assert run.spec["stack"] == "static_bucket" and run.agent == "infra"
-    assert (
-        run.spec_sha256
-        and run.plan_sha256
-        and run.source_sha256 == source_digest({"main.tf": MAIN_TF_SHA256})
+    plan_file = Path(fake.calls[-1]) / "plan.tfplan"
+    assert run.spec_sha256 == parse_spec(run.spec).sha256()
+    assert run.plan_sha256 == hashlib.sha256(plan_file.read_bytes()).hexdigest()
+    assert run.source_sha256 == render_spec(parse_spec(run.spec), tmp_path / "again").source_sha256
+    assert run.config_version == own.dev.version
+    assert run.gate_digest == gate_digest(
+        [Gate("safety"), Gate("opa"), Gate("cost", details={"monthly": "1.00"})]
     )
-    assert run.config_version == own.dev.version and run.gate_digest == "d" * 64
     assert run.plan_summary["add"] == 1 and run.cost_estimate == {"monthly": "1.00"}
     assert {"generate", "render", "plan"} <= set(run.stage_timings)
     assert list(GateResult.objects.filter(run=run).values_list("name", flat=True)) == [

@@ -11,7 +11,6 @@ across tests that other modules in the same pytest worker may run in between.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import time
@@ -23,10 +22,11 @@ from allauth.mfa.totp.internal.auth import format_hotp_value, generate_totp_secr
 from playwright.sync_api import expect
 
 from portal.testing import services
+from portal.testing.requirements import chromium_path, require_tool, unavailable
 
 from .stack import DEMO_USERS, Stack, demo_email, demo_password, running_stack
 
-CHROMIUM = os.environ.get("GANTRY_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = chromium_path()
 SCREENSHOTS = services.BASE_DIR / "test-results" / "screenshots"
 DOCS_SCREENSHOTS = services.BASE_DIR / "docs" / "screenshots"
 VIEWPORT = {"width": 1440, "height": 960}  # wide enough for the expanded navbar (Bootstrap lg)
@@ -36,35 +36,16 @@ TOTP_PERIOD = 30
 TOTP_MARGIN = 5  # never submit a code in the last seconds of its window (the server allows no drift)
 
 
-def _required() -> bool:
-    return os.environ.get("GANTRY_REQUIRE_SERVICES", "").lower() in {"1", "true", "yes"}
-
-
-def _missing_programs() -> list[str]:
-    missing = []
-    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
-        missing.append(f"Chromium ({CHROMIUM}; Debian package `chromium`)")
-    if shutil.which(os.environ.get("TERRAFORM_BIN", "terraform")) is None:
-        missing.append("terraform")
-    return missing
-
-
 @pytest.fixture(scope="session")
 def gantry_stack(tmp_path_factory) -> Iterator[Stack]:
     """Web, sandbox (and, on demand, a worker) over one SQLite file, seeded with the demo tenant."""
-    if missing := _missing_programs():
-        reason = "browser tests need " + ", ".join(missing)
-        if _required():
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_tool("chromium", "terraform")
     secrets = {name: generate_totp_secret() for name in DEMO_USERS}
     try:
         with running_stack(tmp_path_factory.mktemp("gantry-browser"), secrets) as stack:
             yield stack
     except services.ServiceUnavailable as exc:
-        if _required():
-            pytest.fail(f"required test service unavailable: {exc}")
-        pytest.skip(str(exc))
+        unavailable(f"test service unavailable: {exc}")
 
 
 # --- TOTP ------------------------------------------------------------------------------------------------
