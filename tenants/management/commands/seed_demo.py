@@ -11,6 +11,7 @@ from django.db import transaction
 from runs.audit import audit_record
 from tenants.models import AccountMode, AwsAccount, Config, Currency, Membership, Tenant
 from tenants.roles import Role
+from tenants.services import new_sandbox_account_id
 
 DEMO_DOMAIN = "demo.gantry.local"
 DEMO_USERS = [
@@ -20,7 +21,6 @@ DEMO_USERS = [
     ("operator", Role.OPERATOR),
     ("viewer", Role.VIEWER),
 ]
-SANDBOX_ACCOUNT_ID = "123456789012"
 
 
 def demo_password(name: str) -> str:
@@ -51,7 +51,7 @@ class Command(BaseCommand):
             name="sandbox",
             defaults={
                 "alias": "Embedded AWS sandbox",
-                "account_id": SANDBOX_ACCOUNT_ID,
+                "account_id": new_sandbox_account_id(),
                 "mode": AccountMode.SANDBOX,
                 "default_region": "ap-south-1",
                 "allowed_regions": ["ap-south-1", "us-east-1", "eu-central-1"],
