@@ -277,7 +277,7 @@ ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
 # Embedded default: each message is a file under var/mail (gantry_up prints the folder), so sign-up
 # verification links do not drown in the processes' console output.
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
-EMAIL_FILE_PATH = Path(env("EMAIL_FILE_PATH", str(VAR_DIR / "mail")))
+EMAIL_FILE_PATH = Path(env("EMAIL_FILE_PATH") or VAR_DIR / "mail")
 EMAIL_HOST = env("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(env("EMAIL_PORT", "25"))
 EMAIL_HOST_USER = env("EMAIL_HOST_USER")
