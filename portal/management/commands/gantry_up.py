@@ -74,6 +74,7 @@ class Command(BaseCommand):
         try:
             self.wait_for_sandbox(sandbox, sandbox_endpoint, timeout)
             if build_world and (account := demo_account()):
+                self.stdout.write("Building the demo AWS world (only what is missing) …")
                 counts = build_demo_world(account)
                 self.stdout.write("Demo AWS world: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
         except BaseException:
