@@ -87,7 +87,7 @@ class RequestGate:
         self._cond = threading.Condition()
         self._active = 0
         self._frozen = False
-        self.changed_at: float | None = None  # monotonic time of the last request since the last snapshot
+        self._changed_at: float | None = None  # when the last request since the last snapshot ended
 
     @contextmanager
     def request(self) -> Iterator[None]:
@@ -100,8 +100,20 @@ class RequestGate:
         finally:
             with self._cond:
                 self._active -= 1
-                self.changed_at = time.monotonic()
+                self._changed_at = time.monotonic()
                 self._cond.notify_all()
+
+    def quiet_for(self) -> float | None:
+        """Seconds since the last request ended when none is in flight (0 while one is); None when nothing
+        happened since the last snapshot."""
+        with self._cond:
+            if self._changed_at is None:
+                return None
+            return 0.0 if self._active else time.monotonic() - self._changed_at
+
+    def mark_saved(self) -> None:
+        """Called inside `exclusive()`: what is saved now is every request so far."""
+        self._changed_at = None
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
@@ -160,7 +172,7 @@ class SandboxState:
         started = time.perf_counter()
         with self.gate.exclusive():
             data = snapshot_backends()
-            self.gate.changed_at = None
+            self.gate.mark_saved()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_suffix(".partial")
         partial.write_bytes(data)
@@ -174,8 +186,8 @@ class SandboxState:
 
     def _autosave(self) -> None:
         while not self._stop.wait(min(1.0, self.quiet_seconds)):
-            changed_at = self.gate.changed_at
-            if changed_at is not None and time.monotonic() - changed_at >= self.quiet_seconds:
+            quiet = self.gate.quiet_for()
+            if quiet is not None and quiet >= self.quiet_seconds:
                 try:
                     self.save()
                 except Exception:  # a failed periodic save must not stop the sandbox; shutdown tries again
