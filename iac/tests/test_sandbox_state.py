@@ -115,3 +115,40 @@ def test_a_busy_port_names_the_port_and_the_setting(tmp_path):
         port = holder.getsockname()[1]
         with pytest.raises(sandbox.SandboxError, match=f"port {port} .*GANTRY_SANDBOX_PORT"):
             sandbox.run_forever("127.0.0.1", port, state_path=tmp_path / "state.pickle")
+
+
+def test_a_request_in_flight_is_never_quiet_and_a_save_waits_for_it():
+    import threading
+
+    from iac.sandbox_state import RequestGate
+
+    gate = RequestGate()
+    assert gate.quiet_for() is None  # nothing happened: nothing to save
+    inside, release, saved = threading.Event(), threading.Event(), threading.Event()
+
+    def slow_request():
+        with gate.request():
+            inside.set()
+            release.wait(10)
+
+    def save():
+        with gate.exclusive():
+            saved.set()
+
+    request = threading.Thread(target=slow_request)
+    request.start()
+    inside.wait(10)
+    with gate.request():
+        pass  # a short request ends while the slow one is still in flight
+    assert gate.quiet_for() == 0.0
+    saver = threading.Thread(target=save)
+    saver.start()
+    assert not saved.wait(0.3)  # the save waits for the request in flight
+    release.set()
+    request.join(10)
+    saver.join(10)
+    assert saved.is_set()
+    assert gate.quiet_for() >= 0.0
+    with gate.exclusive():
+        gate.mark_saved()
+    assert gate.quiet_for() is None
