@@ -5,12 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 CHECKOV_VENV := .tools/checkov
-# The image's filesystem mirror of hashicorp/aws; empty (registry) when the machine has none.
-TF_MIRROR_GUESS := $(firstword $(wildcard /opt/tf-plugins))
-export TERRAFORM_PLUGIN_DIR ?= $(TF_MIRROR_GUESS)
+# The provider mirror (TERRAFORM_PLUGIN_DIR) is found by portal/settings.py, for make and manage.py alike.
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: run test lint format lock venv tools assets system-packages migrate seed ci-check clean
+.PHONY: run test screenshots prerequisites-run prerequisites-test lint format lock venv tools assets system-packages migrate seed ci-check clean
 
 $(BIN)/uv: requirements/bootstrap.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,18 +41,30 @@ migrate: venv
 seed: migrate
 	$(PY) manage.py seed_demo
 
-# The portal, a Celery worker, beat and the embedded AWS sandbox, on embedded defaults.
-run: venv tools assets seed
+# What is missing and how to get it, before anything is installed (first prerequisite: make runs them in order).
+prerequisites-run:
+	PYTHON=$(PYTHON) bash scripts/check_prerequisites.sh run
+prerequisites-test:
+	PYTHON=$(PYTHON) bash scripts/check_prerequisites.sh test
+
+# The portal, a Celery worker, beat and the embedded AWS sandbox, on embedded defaults. The demo AWS world is
+# built by gantry_up once the sandbox answers; the sandbox keeps it in var/sandbox/ across restarts.
+run: prerequisites-run venv tools assets seed
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py gantry_up
 
 # Integration tests fail (never skip) when a service they need is missing.
 test: export GANTRY_REQUIRE_SERVICES := 1
-test: venv tools assets system-packages
+test: prerequisites-test venv tools assets system-packages
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest -n 2 --dist loadgroup  # browser tests share one stack on one worker
+
+# Refreshes the README's screenshots in docs/screenshots (test runs write theirs under var/test/).
+screenshots: export GANTRY_REQUIRE_SERVICES := 1
+screenshots: prerequisites-test venv tools assets system-packages
+	GANTRY_DOCS_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PY) -m pytest -p no:warnings -q portal/tests/browser/test_request_to_apply.py
 
 lint: venv
 	$(BIN)/ruff check .

@@ -9,9 +9,12 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import signal
+import socket
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -105,6 +108,17 @@ def is_running(endpoint: str, timeout: float = 2.0) -> bool:
         return False
 
 
+def port_is_free(host: str, port: int) -> bool:
+    """Can a server bind `host:port` now? (SO_REUSEADDR as the servers use, so TIME_WAIT does not count.)"""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host.strip("[]"), port))
+        except OSError:
+            return False
+    return True
+
+
 def wait_until_running(endpoint: str, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -133,8 +147,19 @@ def start_threaded(host: str = "127.0.0.1", port: int = 0) -> tuple[ThreadedMoto
     return server, endpoint
 
 
-def run_forever(host: str, port: int, *, allow_remote: bool = False) -> None:
-    """Serve the sandbox in the foreground until interrupted (used by `manage.py sandbox`)."""
+def run_forever(
+    host: str,
+    port: int,
+    *,
+    allow_remote: bool = False,
+    state_path: Path | None = None,
+    quiet_seconds: float = 5.0,
+) -> None:
+    """Serve the sandbox in the foreground until SIGINT/SIGTERM (used by `manage.py sandbox`).
+
+    With `state_path`, the world is restored from that snapshot first, saved after `quiet_seconds`
+    without requests, and saved again on the way out.
+    """
     if not allow_remote and not _is_loopback(host):
         raise SandboxError(
             f"refusing to bind the sandbox to {host!r}: moto has no authentication; pass allow_remote=True"
@@ -144,12 +169,36 @@ def run_forever(host: str, port: int, *, allow_remote: bool = False) -> None:
         MotoRequestHandler,
         create_backend_app,
     )
-    from werkzeug.serving import run_simple
+    from werkzeug.serving import make_server
+
+    from .sandbox_state import SandboxState
 
     _quiet_werkzeug()
-    app = DomainDispatcherApplication(create_backend_app)
+    app: Any = DomainDispatcherApplication(create_backend_app)
+    state = SandboxState(state_path, quiet_seconds=quiet_seconds) if state_path else None
+    if state:
+        app = state.gate.wrap(app)
+    if not port_is_free(host, port):  # werkzeug would print its own hint and exit the process
+        raise SandboxError(
+            f"port {port} on {host} is already in use; stop what holds it or move the sandbox "
+            "with GANTRY_SANDBOX_PORT"
+        )
+    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    # SIGTERM (what gantry_up sends) ends the loop like Ctrl-C does, so the snapshot below is written.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if state:
+        state.restore()  # before the first request is served: nobody sees an empty world
+        state.start_autosave()
     logger.info("AWS sandbox listening on http://%s:%s", host, port)
-    run_simple(host, port, app, threaded=True, use_reloader=False, request_handler=MotoRequestHandler)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        if state:
+            state.stop_autosave()
+            state.save()
 
 
 def _client(service: str, endpoint: str, region: str) -> Any:

@@ -1,6 +1,6 @@
 """Constants shared by tests that run the real terraform CLI."""
 
-import os
+from django.conf import settings
 
-# The hashicorp/aws mirror terraform installs from offline (`make test` exports TERRAFORM_PLUGIN_DIR).
-PLUGIN_DIR = os.environ.get("TERRAFORM_PLUGIN_DIR") or "/opt/tf-plugins"
+# The hashicorp/aws mirror terraform installs from offline, found where every command finds it.
+PLUGIN_DIR = settings.TERRAFORM_PLUGIN_DIR

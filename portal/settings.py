@@ -274,7 +274,10 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Gantry"
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
 
-EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Embedded default: each message is a file under var/mail (gantry_up prints the folder), so sign-up
+# verification links do not drown in the processes' console output.
+EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+EMAIL_FILE_PATH = Path(env("EMAIL_FILE_PATH") or VAR_DIR / "mail")
 EMAIL_HOST = env("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(env("EMAIL_PORT", "25"))
 EMAIL_HOST_USER = env("EMAIL_HOST_USER")
@@ -354,8 +357,12 @@ GANTRY_PLATFORM_AWS_PROFILE = env("GANTRY_PLATFORM_AWS_PROFILE")  # else the def
 
 TERRAFORM_BIN = env("TERRAFORM_BIN", "terraform")
 TERRAFORM_MIN_VERSION = env("TERRAFORM_MIN_VERSION", "1.6.0")
-# A filesystem mirror of providers (e.g. /opt/tf-plugins); empty means the public registry.
-TERRAFORM_PLUGIN_DIR = env("TERRAFORM_PLUGIN_DIR")
+# A filesystem mirror of providers; empty means the public registry. The one place it is found, for
+# make and for manage.py run by hand alike: TERRAFORM_PLUGIN_DIR, else the image's mirror when present.
+DEFAULT_TERRAFORM_PLUGIN_DIR = "/opt/tf-plugins"
+TERRAFORM_PLUGIN_DIR = env("TERRAFORM_PLUGIN_DIR") or (
+    DEFAULT_TERRAFORM_PLUGIN_DIR if Path(DEFAULT_TERRAFORM_PLUGIN_DIR).is_dir() else ""
+)
 TERRAFORM_PLUGIN_CACHE_DIR = Path(
     env("TERRAFORM_PLUGIN_CACHE_DIR", str(VAR_DIR / "terraform" / "plugin-cache"))
 )

@@ -118,6 +118,12 @@ class AwsAccountForm(forms.ModelForm):
             "kms_preference",
         ]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Sandbox accounts get a platform-assigned id; real accounts must name theirs (the service checks).
+        self.fields["account_id"].required = False
+        self.fields["account_id"].help_text = "Leave empty for a sandbox account: the platform assigns one."
+
 
 class ConfigForm(forms.ModelForm):
     default_tags = KeyValueField(required=False, help_text="One key=value per line.")

@@ -188,6 +188,19 @@ def new_external_id() -> str:
     return f"gantry-{secrets.token_hex(16)}"
 
 
+# moto's default account: clients using the sandbox's placeholder keys (the Terraform state backend) land
+# there, so no tenant's sandbox account may share it.
+MOTO_DEFAULT_ACCOUNT_ID = "123456789012"
+SANDBOX_ID_TAKEN = (
+    "This sandbox account id is already taken; leave it empty and the platform assigns a fresh one."
+)
+
+
+def random_account_id() -> str:
+    """A random 12-digit id without a leading zero; `services.new_sandbox_account_id` makes it unique."""
+    return str(10**11 + secrets.randbelow(9 * 10**11))
+
+
 class AwsAccount(TenantOwned):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="accounts")
     name = models.CharField(max_length=80)
@@ -236,6 +249,13 @@ class AwsAccount(TenantOwned):
             models.UniqueConstraint(fields=["tenant", "name"], name="account_name_unique_in_tenant"),
             models.CheckConstraint(
                 condition=Q(mode="sandbox") | ~Q(role_arn=""), name="aws_account_needs_role_arn"
+            ),
+            # The sandbox keeps accounts apart by id alone: two rows sharing one would share resources.
+            models.UniqueConstraint(
+                fields=["account_id"],
+                condition=Q(mode="sandbox"),
+                name="sandbox_account_id_unique",
+                violation_error_message=SANDBOX_ID_TAKEN,
             ),
         ]
         verbose_name = "AWS account"

@@ -19,6 +19,9 @@ from guardian.shortcuts import assign_perm, remove_perm
 from runs.audit import audit_record
 
 from .models import (
+    MOTO_DEFAULT_ACCOUNT_ID,
+    SANDBOX_ID_TAKEN,
+    AccountMode,
     AwsAccount,
     Config,
     Invitation,
@@ -26,6 +29,7 @@ from .models import (
     Tenant,
     hash_invitation_code,
     new_invitation_code,
+    random_account_id,
 )
 from .roles import Role, role_allows
 
@@ -233,7 +237,27 @@ def _save_validated(instance) -> None:
     instance.save()
 
 
+def new_sandbox_account_id() -> str:
+    """A 12-digit id no other account holds: each sandbox account gets its own moto account."""
+    while True:
+        candidate = random_account_id()
+        if (
+            candidate != MOTO_DEFAULT_ACCOUNT_ID
+            and not AwsAccount.objects.filter(account_id=candidate).exists()
+        ):
+            return candidate
+
+
 def _check_account(account: AwsAccount) -> None:
+    if not account.account_id:
+        if account.mode != AccountMode.SANDBOX:
+            raise ValidationError({"account_id": "Accounts in aws mode need their 12-digit AWS account id."})
+        account.account_id = new_sandbox_account_id()
+    if account.mode == AccountMode.SANDBOX:
+        holders = AwsAccount.objects.filter(mode=AccountMode.SANDBOX, account_id=account.account_id)
+        if holders.exclude(pk=account.pk).exists():
+            # Says nothing about who holds it: the holder may be another tenant.
+            raise ValidationError({"account_id": SANDBOX_ID_TAKEN})
     if account.mode == "aws" and not account.role_arn:
         raise ValidationError({"role_arn": "Accounts in aws mode need the role ARN Gantry assumes."})
     if account.role_arn and account.role_arn.split(":")[4] != account.account_id:

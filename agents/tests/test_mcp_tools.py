@@ -12,6 +12,7 @@ from agents.mcp import registry
 from agents.mcp.registry import ToolFailure, all_tools, invoke
 from blueprints.models import Blueprint
 from conftest import ROLES
+from runs import artifacts
 from runs.models import AuditEvent, Notification, Run, RunEvent
 from runs.states import RunStatus
 from runs.tests.factories import planned_run

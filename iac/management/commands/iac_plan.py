@@ -1,7 +1,7 @@
-"""`manage.py iac_plan SPEC.json --account NAME --tenant SLUG [--config NAME] [--json]`.
+"""`manage.py iac_plan SPEC.json --account NAME --tenant SLUG [--config NAME] [--json]`, or `--example`.
 
 SPEC.json holds the request part of a spec: `{"stack": ..., "parameters": {...}, "tags": {...}}`
-(optionally `"region"`); the account, config, state backend and workspace come from the database. The
+(optionally `"region"`; `--example` prints one to start from); the account, config, state backend and workspace come from the database. The
 spec is rendered, gated and planned (nothing is applied). Sandbox accounts need the sandbox running;
 `--sandbox-inprocess` starts one in this process for the duration of the command.
 Exit codes: 0 passed or no changes, 1 blocked by a gate, 2 failed or cancelled.
@@ -20,14 +20,23 @@ from django.core.management.base import BaseCommand, CommandError
 from iac.pipeline import PipelineStatus, format_report, run_pipeline
 from iac.spec import SpecError, build_spec
 
+# A spec for the smallest curated stack; the README shows this same text.
+EXAMPLE_SPEC = {
+    "stack": "static_bucket",
+    "parameters": {"bucket_name": "demo-team-assets", "versioning_enabled": True},
+    "tags": {"Team": "web"},
+    "region": "ap-south-1",
+}
+
 
 class Command(BaseCommand):
     help = "Render, gate and plan a composition spec against an AWS account (sandbox or real)."
 
     def add_arguments(self, parser):
-        parser.add_argument("spec", help="JSON file: stack, parameters, tags (optionally region)")
-        parser.add_argument("--account", required=True, help="AWS account name within the tenant")
-        parser.add_argument("--tenant", required=True, help="tenant slug")
+        parser.add_argument("spec", nargs="?", help="JSON file: stack, parameters, tags (optionally region)")
+        parser.add_argument("--example", action="store_true", help="print an example SPEC.json and exit")
+        parser.add_argument("--account", help="AWS account name within the tenant")
+        parser.add_argument("--tenant", help="tenant slug")
         parser.add_argument("--config", help="config name (default: the account's only config)")
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
         parser.add_argument("--workdir", help="work dir (default: a new dir under GANTRY_WORK_ROOT/cli)")
@@ -40,6 +49,13 @@ class Command(BaseCommand):
         from iac.gates.cost import Budget
         from tenants.models import AwsAccount, Config, Tenant
 
+        if options["example"]:
+            self.stdout.write(json.dumps(EXAMPLE_SPEC, indent=2))
+            return
+        if not (options["spec"] and options["account"] and options["tenant"]):
+            raise CommandError(
+                "pass SPEC.json with --tenant and --account (or --example for a spec to start from)"
+            )
         try:
             request = json.loads(Path(options["spec"]).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:

@@ -11,6 +11,7 @@ across tests that other modules in the same pytest worker may run in between.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
@@ -27,13 +28,18 @@ from portal.testing.requirements import chromium_path, require_tool, unavailable
 from .stack import DEMO_USERS, Stack, demo_email, demo_password, running_stack
 
 CHROMIUM = chromium_path()
-SCREENSHOTS = services.BASE_DIR / "test-results" / "screenshots"
-DOCS_SCREENSHOTS = services.BASE_DIR / "docs" / "screenshots"
+SCREENSHOTS = services.BASE_DIR / "var" / "test" / "screenshots"
 VIEWPORT = {"width": 1440, "height": 960}  # wide enough for the expanded navbar (Bootstrap lg)
 TIMEOUT_MS = 30_000  # one page interaction on a busy machine; long waits (plan, apply) pass their own
 expect.set_options(timeout=TIMEOUT_MS)  # assertions wait as long as interactions do
 TOTP_PERIOD = 30
 TOTP_MARGIN = 5  # never submit a code in the last seconds of its window (the server allows no drift)
+
+
+def docs_screenshots() -> Path:
+    """Where the README's screens go: docs/screenshots only when `make screenshots` asks (it sets
+    GANTRY_DOCS_SCREENSHOTS), so a test run never rewrites committed files."""
+    return Path(os.environ.get("GANTRY_DOCS_SCREENSHOTS") or SCREENSHOTS / "docs")
 
 
 @pytest.fixture(scope="session")
@@ -83,8 +89,8 @@ def browser(gantry_stack):
 
 
 class Shots:
-    """Saves a full-page screenshot per page visited: test-results/screenshots/<test>/<nn>-<name>.png;
-    ``docs=`` also writes the visible screen to docs/screenshots/ (committed, shown in the README)."""
+    """Saves a full-page screenshot per page visited: var/test/screenshots/<test>/<nn>-<name>.png;
+    ``docs=`` also writes the visible screen to `docs_screenshots()` (docs/screenshots under `make screenshots`)."""
 
     def __init__(self, test_name: str) -> None:
         self.folder = SCREENSHOTS / re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)
@@ -97,8 +103,9 @@ class Shots:
         path = self.folder / f"{self.count:02d}-{name}.png"
         page.screenshot(path=str(path), full_page=True)
         if docs:  # the README shows the first screen, as a person opening the page sees it
-            DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(DOCS_SCREENSHOTS / docs))
+            folder = docs_screenshots()
+            folder.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(folder / docs))
         return path
 
 

@@ -183,7 +183,16 @@ def running_stack(root: Path, totp_secrets: dict[str, str]) -> Iterator[Stack]:
     with contextlib.ExitStack() as stack:
         sandbox, sandbox_url = _start_listening(
             "sandbox",
-            lambda port: [py, "manage.py", "sandbox", "--host", services.LOOPBACK, "--port", str(port)],
+            lambda port: [
+                py,
+                "manage.py",
+                "sandbox",
+                "--ephemeral",
+                "--host",
+                services.LOOPBACK,
+                "--port",
+                str(port),
+            ],
             env,
             log_dir,
             "/moto-api/",

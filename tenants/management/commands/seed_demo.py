@@ -1,16 +1,21 @@
-"""Idempotent demo data: a tenant, one user per role, a sandbox account, dev and prod configs."""
+"""Idempotent demo data: a tenant, one user per role, a sandbox account, dev and prod configs; with --world,
+also the small running AWS world in that sandbox account (tenants/demo_world.py)."""
 
 import os
 from decimal import Decimal
 
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from iac.sandbox import is_running
 from runs.audit import audit_record
+from tenants.demo_world import DEMO_ACCOUNT_NAME, DEMO_TENANT_SLUG, build_demo_world
 from tenants.models import AccountMode, AwsAccount, Config, Currency, Membership, Tenant
 from tenants.roles import Role
+from tenants.services import new_sandbox_account_id
 
 DEMO_DOMAIN = "demo.gantry.local"
 DEMO_USERS = [
@@ -20,7 +25,6 @@ DEMO_USERS = [
     ("operator", Role.OPERATOR),
     ("viewer", Role.VIEWER),
 ]
-SANDBOX_ACCOUNT_ID = "123456789012"
 
 
 def demo_password(name: str) -> str:
@@ -31,9 +35,31 @@ def demo_password(name: str) -> str:
 class Command(BaseCommand):
     help = "Create (or refresh) the demo tenant, users, sandbox account and configs. Safe to run again."
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--world",
+            action="store_true",
+            help="also build the demo AWS world in the running sandbox (make run does this once it answers)",
+        )
+
+    def handle(self, *args, world: bool, **options):
+        account = self.seed_database()
+        if world:
+            if not is_running(settings.GANTRY_SANDBOX_ENDPOINT):
+                raise CommandError(
+                    f"The AWS sandbox does not answer at {settings.GANTRY_SANDBOX_ENDPOINT}; "
+                    "start it with `manage.py sandbox` (or `make run`, which builds the world itself)."
+                )
+            self.report_world(build_demo_world(account))
+
+    def report_world(self, counts: dict[str, int]) -> None:
+        self.stdout.write("Demo AWS world: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+
     @transaction.atomic
-    def handle(self, *args, **options):
-        tenant, created = Tenant.objects.get_or_create(slug="demo", defaults={"name": "Demo Platform Team"})
+    def seed_database(self) -> AwsAccount:
+        tenant, created = Tenant.objects.get_or_create(
+            slug=DEMO_TENANT_SLUG, defaults={"name": "Demo Platform Team"}
+        )
         users = {}
         for name, role in DEMO_USERS:
             email = f"{name}@{DEMO_DOMAIN}"
@@ -48,10 +74,10 @@ class Command(BaseCommand):
             users[name] = user
         account, _ = AwsAccount.objects.get_or_create(
             tenant=tenant,
-            name="sandbox",
+            name=DEMO_ACCOUNT_NAME,
             defaults={
                 "alias": "Embedded AWS sandbox",
-                "account_id": SANDBOX_ACCOUNT_ID,
+                "account_id": new_sandbox_account_id(),
                 "mode": AccountMode.SANDBOX,
                 "default_region": "ap-south-1",
                 "allowed_regions": ["ap-south-1", "us-east-1", "eu-central-1"],
@@ -81,3 +107,4 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Demo tenant '{tenant.name}' is ready. Sign in as:"))
         for name, role in DEMO_USERS:
             self.stdout.write(f"  {role:<9} {users[name].email:<32} password: {demo_password(name)}")
+        return account
