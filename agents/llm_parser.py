@@ -38,28 +38,11 @@ from pydantic import BaseModel, ValidationError
 from agents.intent import Ambiguity, Budget, Intent, Params, Resource
 from agents.offline_parser import MAX_TEXT
 from agents.offline_parser import parse as offline_parse
+from agents.screening import HCL_PATTERNS, _strings, hcl_findings  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
 __all__ = ["HCL_PATTERNS", "ParseResult", "hcl_findings", "parse_request", "sanitize_payload"]
-
-# Terraform/HCL-looking content the model must never produce in an intent field.
-HCL_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (label, re.compile(pattern, re.IGNORECASE))
-    for label, pattern in (
-        ('provider "', r'\bprovider\s*"'),
-        ('module "', r'\bmodule\s*"'),
-        ('resource "', r'\bresource\s*"[a-z]'),
-        ('data "', r'\bdata\s*"[a-z]'),
-        ("source =", r"\bsource\s*="),
-        ("provisioner", r"\bprovisioner"),
-        ("${", r"\$\{"),
-        ("terraform {", r"\bterraform\s*\{"),
-        ("backend", r'\bbackend\s*"'),
-        ("git::", r"\bgit::"),
-        ("local-exec", r"\blocal-exec\b"),
-    )
-)
 
 # Nested models of the intent, to drop unknown keys at every level.
 _NESTED: dict[type[BaseModel], dict[str, tuple[str, type[BaseModel]]]] = {
@@ -110,29 +93,6 @@ class _Invalid(Exception):
 
 
 # --- output checks ---------------------------------------------------------------------------------
-
-
-def _strings(value: Any, path: str):
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield f"{path}.{key}" if path else str(key), str(key)
-            yield from _strings(item, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _strings(item, f"{path}[{index}]")
-
-
-def hcl_findings(payload: Any) -> list[str]:
-    """``path: pattern`` for every string (keys included) that looks like Terraform/HCL."""
-    found = []
-    for path, text in _strings(payload, ""):
-        for label, pattern in HCL_PATTERNS:
-            if pattern.search(text):
-                found.append(f"{path or '(value)'}: {label}")
-                break
-    return found
 
 
 def sanitize_payload(payload: dict[str, Any], model: type[BaseModel] = Intent, path: str = "") -> list[str]:
