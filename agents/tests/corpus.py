@@ -3,9 +3,13 @@
 
 Each ``Case`` holds the request text, the expected fields and an optional config default region.
 ``compare(intent, expect)`` lists the differences; an empty list is an exact match. Always compared:
-action, domain, resource types (as a multiset), region, environment, budget, tags, filters and whether
-the intent is ambiguous. Compared when the case names them: per-resource fields (count, instance_type,
-...), constraints (as a set), ambiguity fields (as a set), operation and params fields.
+action, domain, resource types (as a multiset), region, environment, budget, tags, filters, flags and
+whether the intent is ambiguous. Compared when the case names them: per-resource fields (count,
+instance_type, attributes, ...), constraints (as a set), ambiguity fields (as a set), operation, params
+fields and ``time_range`` (the normalized expression of ``params.time_range``).
+
+This is the tuning set: the vocabulary and rules were tuned on it. ``corpus_heldout.py`` holds requests
+written apart from it, which are measured and never tuned on.
 """
 
 from __future__ import annotations
@@ -1741,7 +1745,11 @@ def compare(intent: Intent, expect: dict[str, Any]) -> list[str]:
     check("budget", actual_budget, wanted_budget)
     check("tags", intent.tags, expect.get("tags", {}))
     check("filters", intent.filters, expect.get("filters", {}))
+    check("flags", [flag.value for flag in intent.flags], expect.get("flags", []))
     check("ambiguous", intent.is_ambiguous, expect.get("ambiguous", False))
+    if "time_range" in expect:
+        time_range = intent.params.time_range
+        check("time_range", time_range.expression if time_range else None, expect["time_range"])
     if "ambiguity_fields" in expect:
         check(
             "ambiguity_fields",
