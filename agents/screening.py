@@ -30,6 +30,7 @@ __all__ = [
     "command_findings",
     "enforce",
     "hcl_findings",
+    "instruction_spans",
     "screen",
 ]
 
@@ -79,7 +80,7 @@ _INSTRUCTION_RES: tuple[re.Pattern[str], ...] = tuple(
         r"\b(?:system|developer)\s+(?:prompt|message|instructions?)\b",
         r"\breveal\b[^.;!?\n]{0,30}\b(?:prompt|instructions?|rules)\b",
         r"\b(?:auto|self)[\s-]?approve",
-        r"\bapprove\b[^.;!?\n]{0,20}\b(?:runs?|plans?|changes?|requests?)\b",
+        r"\bapprove\b[^.;!?\n]{0,20}\b(?:runs?|plans?|changes?|requests?)\b(?:\s*#?\d+)?",
         r"\b(?:apply|execute)\s+run\s+#?\d+",
         r"\bmark\b[^.;!?\n]{0,40}\bas\s+approved\b",
         r"\b(?:skip|bypass|disable|circumvent|without)\b[^.;!?\n]{0,20}"
@@ -139,6 +140,11 @@ def code_spans(text: str) -> list[tuple[int, int]]:
     return merged
 
 
+def instruction_spans(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` spans of ``text`` that address the system rather than ask for a change."""
+    return sorted((m.start(), m.end()) for pattern in _INSTRUCTION_RES for m in pattern.finditer(text))
+
+
 def command_findings(command: str) -> list[str]:
     """The shell metacharacters in a run-command's text (empty: one plain command)."""
     return sorted({match.group(0) for match in _SHELL_META_RE.finditer(command)})
@@ -149,7 +155,7 @@ def screen(text: str) -> Screening:
     spans = code_spans(text)
     if spans or hcl_findings(text):
         flags.append(Flag.EMBEDDED_CODE)
-    if any(pattern.search(text) for pattern in _INSTRUCTION_RES):
+    if instruction_spans(text):
         flags.append(Flag.INSTRUCTION)
     return Screening(flags=tuple(flags), code=tuple(text[start:end] for start, end in spans))
 
