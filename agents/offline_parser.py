@@ -199,6 +199,7 @@ _COMMAND_RE = re.compile(
     re.ASCII,
 )
 _DESIRED_RE = re.compile(r"\bdesired\s+(?:count|capacity|size|tasks)\b", re.ASCII)
+_NEGATIVE_COUNT_RE = re.compile(r"(?:\bto|=)\s*(-\s*\d{1,5})\b", re.ASCII)
 _TO_COUNT_RE = re.compile(r"(?:\bto|=)\s*(\d{1,5})\b(?!\s*(?:gb|tb|mb|%))", re.ASCII)
 _TARGET_ENTITIES = {
     "ecs": ResourceType.ECS_SERVICE,
@@ -647,6 +648,8 @@ class _Parse:
         for match in _S3_URI_RE.finditer(self._masked()):
             self._take(match.start(), match.end(), "s3uri", match.group(1))
         self._extract_targets()
+        for match in _NEGATIVE_COUNT_RE.finditer(self._masked()):
+            self._take(match.start(1), match.end(1), "negative_count", match.group(1))
         self._extract_budget()
         self._extract_storage()
         self._extract_windows()
@@ -1933,9 +1936,11 @@ def _scale_questions(state: _Parse, parts: list[_Res]) -> list[Ambiguity]:
             target.count = int(counts[-1].group(1))
     what = "tasks" if target.type == R.ECS_SERVICE else "instances"
     if target.count is None:
-        questions.append(
-            Ambiguity(field="count", question=f"How many {what} should it run?", options=["0", "1", "2", "4"])
-        )
+        negative = "negative_count" in {e.kind for e in state.entities}
+        question = f"How many {what} should it run?"
+        if negative:
+            question = f"A desired count cannot be negative. {question}"
+        questions.append(Ambiguity(field="count", question=question, options=["0", "1", "2", "4"]))
     if target.type == R.ECS_SERVICE and target.names and "cluster" not in target.attributes:
         questions.append(
             Ambiguity(

@@ -64,7 +64,8 @@ _CODE_RES: tuple[re.Pattern[str], ...] = (
     re.compile(r"\$\{[^}]{0,500}\}?"),
     re.compile(r"\$\([^)]{0,500}\)?"),
     re.compile(r"`[^`]*\s[^`]*`"),  # a backticked command; a backticked single word is just quoting
-    re.compile(r"\S*(?:&&|\|\||>>|<<)\S*"),
+    re.compile(r"\S*(?:&&|\|\|)[^\n]*"),  # a shell chain: everything after it is the chained command
+    re.compile(r"\S*(?:>>|<<)\s*\S*"),
 )
 # Shell metacharacters that make a run-command more than one plain command.
 _SHELL_META_RE = re.compile(r"[|;&`<>]|\$\(|\$\{|\\")
