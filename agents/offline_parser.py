@@ -770,7 +770,9 @@ class _Parse:
         for pattern in _UNTAG_RES:
             for match in pattern.finditer(self._masked()):
                 written = self._orig(match.start(1), match.end(1))
-                keys = [k for k in re.split(r"\s*,\s*|\s+and\s+", written) if k.lower() not in _NOT_TARGET_NAMES]
+                keys = [
+                    k for k in re.split(r"\s*,\s*|\s+and\s+", written) if k.lower() not in _NOT_TARGET_NAMES
+                ]
                 if keys and self._free(match.start(1), match.end(1)):
                     self._take(match.start(1), match.end(1), "tag_keys", keys)
         if _LIVE_VERB_RE.search(self._masked()):
@@ -1315,7 +1317,7 @@ class _Assembler:
         return res, orphan_names
 
     def _role_before(self, i: int) -> str | None:
-        """"web" in "the staging web servers" (see ``V.ROLE_WORDS``)."""
+        """ "web" in "the staging web servers" (see ``V.ROLE_WORDS``)."""
         prev = self.tokens[i - 1] if i > 0 else None
         if prev is not None and prev.kind == "word" and prev.text in V.ROLE_WORDS:
             return prev.text
