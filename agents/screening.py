@@ -165,10 +165,12 @@ def _in_code(value: str, code: tuple[str, ...]) -> bool:
     return any(value and value in span for span in code)
 
 
-def enforce(intent: Intent, screening: Screening, *, extra: tuple[Flag, ...] = ()) -> Intent:
+def enforce(intent: Intent, screening: Screening) -> Intent:
     """``intent`` with the screening's flags, its refusal question, and nothing taken from code or
     from a request that carries instructions. Idempotent."""
-    flags = [flag for flag in Flag if flag in (*screening.flags, *extra, *intent.flags)]
+    command = intent.params.command
+    shell = (Flag.EMBEDDED_CODE,) if command is not None and command_findings(command) else ()
+    flags = [flag for flag in Flag if flag in (*screening.flags, *shell, *intent.flags)]
     if not flags:
         return intent
     update: dict[str, object] = {"flags": flags}
