@@ -1942,11 +1942,11 @@ def _scale_questions(state: _Parse, parts: list[_Res]) -> list[Ambiguity]:
         question = f"How many {what} should it run?"
         if negative:
             question = f"A desired count cannot be negative. {question}"
-        questions.append(Ambiguity(field="count", question=question, options=["0", "1", "2", "4"]))
+        questions.append(Ambiguity(field="count", question=question, options=["1", "2", "4", "8"]))
     if target.type == R.ECS_SERVICE and target.names and "cluster" not in target.attributes:
         questions.append(
             Ambiguity(
-                field="targets",
+                field="cluster",
                 question=f"Which ECS cluster is the service {target.names[0]} in?",
                 options=["default"],
             )

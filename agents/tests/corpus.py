@@ -1759,7 +1759,7 @@ CORPUS: list[Case] = [
         [res("ecs_service", 4, names=["web"])],
         operation="scale",
         ambiguous=True,
-        ambiguity_fields=["targets"],
+        ambiguity_fields=["cluster"],
     ),
     c(
         "set desired capacity of asg web-asg to 3",
