@@ -167,6 +167,14 @@ _ECS_RE = re.compile(
 _ECS_REVERSED_RE = re.compile(
     rf"\b(?:ecs\s+)?cluster\s+{_IDENT}(?:'s)?\s+(?:ecs\s+)?service\s+{_IDENT}", re.ASCII
 )
+_ECS_NAME_FIRST_RE = re.compile(
+    rf"\b{_IDENT}\s+(?:ecs\s+)?service\b"
+    rf"(?:\s+(?:in|on|of|from)\s+(?:the\s+)?(?:ecs\s+)?cluster\s+(?:named\s+|called\s+)?{_IDENT})?",
+    re.ASCII,
+)
+_NOT_SERVICE_NAMES = frozenset(
+    {"ecs", "aws", "a", "this", "that", "each", "every", "managed", "cloud", "new"}
+)
 _ASG_RE = re.compile(
     rf"\b(?:asg|auto[\s\-]?scaling\s+group|scaling\s+group)\s+(?:named\s+|called\s+)?{_IDENT}", re.ASCII
 )
@@ -268,6 +276,28 @@ _NOT_TARGET_NAMES = _NAME_STOP | {
     "value",
     "values",
     "manager",
+    "server",
+    "servers",
+    "boxes",
+    "machines",
+    "hosts",
+    "nodes",
+    "replica",
+    "replicas",
+    "clusters",
+    "every",
+    "all",
+    "each",
+    "daily",
+    "nightly",
+    "weekly",
+    "first",
+    "before",
+    "after",
+    "then",
+    "please",
+    "too",
+    "again",
 }
 _BEHIND_LB_RE = re.compile(r" (?:behind|fronted by) (?:[a-z0-9-]+ ){0,3}?(?:alb|elb|nlb|load balancers?) ")
 _VERSION_RE = re.compile(r" (?:to|version|v) (?:version )?v?(\d{1,2}(?:\.\d{1,2}){0,2}) ")
@@ -786,6 +816,10 @@ class _Parse:
                     continue
                 end = match.end() if cluster else match.end(1)
                 self._take(match.start(), end, "ecs", (service, cluster))
+            for match in _ECS_NAME_FIRST_RE.finditer(self._masked()):
+                service, cluster = self._name(match, 1), self._name(match, 2)
+                if service is not None and service.lower() not in _NOT_SERVICE_NAMES:
+                    self._take(match.start(), match.end(), "ecs", (service, cluster))
             for pattern, kind in ((_ASG_RE, "asg_name"), (_DB_NAME_RE, "db_name")):
                 for match in pattern.finditer(self._masked()):
                     name = self._name(match, 1)

@@ -1762,6 +1762,21 @@ CORPUS: list[Case] = [
         ambiguity_fields=["cluster"],
     ),
     c(
+        "scale the payments service in prod to 3",
+        "operate/ops",
+        [res("ecs_service", 3, names=["payments"])],
+        environment="prod",
+        operation="scale",
+        ambiguous=True,
+        ambiguity_fields=["cluster"],
+    ),
+    c(
+        "Scale the checkout service on cluster shop to 5 tasks",
+        "operate/ops",
+        [res("ecs_service", 5, names=["checkout"], attributes={"cluster": "shop"})],
+        operation="scale",
+    ),
+    c(
         "set desired capacity of asg web-asg to 3",
         "operate/ops",
         [res("asg", 3, names=["web-asg"])],
