@@ -282,7 +282,14 @@ class Params(_Model):
 class Intent(_Model):
     """A parsed request. ``resources`` are what to create, or the targets of a change, an operation
     or a question; ``filters`` select existing resources by tag; ``tags`` are applied to what is
-    created or changed."""
+    created or changed (or added by a ``tag`` operation).
+
+    For operations (action ``operate``, domain ``ops``), ``operation`` is an ``Operation`` and each
+    target is a resource as the user named it: instance ids, ASG and database names and secret names
+    in ``names``, an ECS service's cluster in ``attributes["cluster"]``, a role word ("the web
+    servers") in ``attributes["role"]`` (a hint to resolve, never a tag filter), the desired count of
+    a scale in ``count``. ``flags`` say the request carried code or instructions to the system; such
+    an intent also has a ``request`` ambiguity and nothing taken from that text (``agents.screening``)."""
 
     schema_version: Literal["1"] = SCHEMA_VERSION
     action: Action
