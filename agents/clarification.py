@@ -16,8 +16,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from agents import screening
 from agents import vocabulary as V
-from agents.intent import REGION_RE, Action, Currency, Intent, Period, ResourceType
+from agents.intent import MAX_COMMAND, REGION_RE, Action, Currency, Intent, Period, ResourceType
 
 __all__ = ["ClarificationError", "Question", "apply_answers", "estimated_scope", "questions_for"]
 
@@ -145,6 +146,13 @@ def questions_for(intent: Intent, *, config=None) -> list[Question]:
         elif name == "request":
             question.options = []
             question.hint = "the request again, in other words"
+        elif name == "cluster":
+            question.hint = "the ECS cluster's name"
+            question.scope = f"which service changes: {scope}"
+        elif name == "params.command":
+            question.options = []
+            question.hint = "one command, without pipes, ';', '&&' or substitutions"
+            question.scope = f"what runs on {scope}"
         questions[name] = question
 
     needs_region = intent.action in _CHANGE_ACTIONS and intent.region is None and not config_region
@@ -214,6 +222,18 @@ def _validate(question: Question, raw: Any, config) -> str:
         raise ClarificationError(
             f"'{value}' is neither a tag (key=value) nor a resource name or id.", field="targets"
         )
+    if question.field == "cluster":
+        if _NAME_RE.match(value):
+            return value
+        raise ClarificationError(f"'{value}' is not an ECS cluster name.", field="cluster")
+    if question.field == "params.command":
+        found = screening.command_findings(value)
+        if found or len(value) > MAX_COMMAND or re.search(r"[\x00-\x1f\x7f]", value):
+            why = (
+                f"it contains {' '.join(found)}" if found else f"it must be one line of at most {MAX_COMMAND}"
+            )
+            raise ClarificationError(f"That command cannot be run as given: {why}.", field="params.command")
+        return value
     if question.field == "params.checks" and re.match(r"^[a-z][a-z0-9_]{1,40}$", value):
         return value
     if question.field == "request":
@@ -297,6 +317,13 @@ def apply_answers(intent: Intent, answers: dict[str, Any], *, config=None) -> In
             params["frameworks"] = list(dict.fromkeys([*params["frameworks"], *frameworks]))
         elif name == "params.task":
             data["params"]["task"] = value
+        elif name == "params.command":
+            data["params"]["command"] = value
+        elif name == "cluster":
+            service = next((r for r in data["resources"] if r["type"] == ResourceType.ECS_SERVICE), None)
+            if service is None:
+                raise ClarificationError("There is no ECS service to attach that cluster to.", field=name)
+            service["attributes"]["cluster"] = value
         elif name == "action":
             data["action"] = value
         elif name == "resources":

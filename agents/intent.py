@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from agents import timerange
+
 SCHEMA_VERSION = "1"
 
 REGION_RE = re.compile(r"^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
@@ -24,6 +26,9 @@ INSTANCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\.[a-z0-9]+$")
 INSTANCE_CLASS_RE = re.compile(r"^db\.[a-z][a-z0-9-]*\d[a-z0-9-]*\.[a-z0-9]+$")
 WINDOW_RE = re.compile(r"^\d{1,6}[mhd]$")
 SNAKE_RE = re.compile(r"^[a-z][a-z0-9_:.-]{0,63}$")
+MAX_COMMAND = 256
+# A shell command is carried as written; control characters (newlines included) never are.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 _WINDOW_SECONDS = {"m": 60, "h": 3600, "d": 86400}
 
@@ -94,6 +99,31 @@ class ResourceType(StrEnum):
     LOG_GROUP = "log_group"
     API_GATEWAY = "api_gateway"
     SAGEMAKER_ENDPOINT = "sagemaker_endpoint"
+    SECRET = "secret"  # noqa: S105 (a Secrets Manager secret, named as written: "db/password")
+
+
+class Operation(StrEnum):
+    """Operations on live resources (action ``operate``, domain ``ops``); the ops agent maps each to
+    its catalogue entries. Other domains keep their own verbs in ``Intent.operation`` (``install``,
+    ``patch``, ``cost_report``...)."""
+
+    START = "start"
+    STOP = "stop"
+    RESTART = "restart"
+    SCALE = "scale"
+    SNAPSHOT = "snapshot"
+    ROTATE = "rotate"
+    RUN_COMMAND = "run_command"
+    TAG = "tag"
+    UNTAG = "untag"
+
+
+class Flag(StrEnum):
+    """Why parts of a request were not read as intent: code (HCL, shell with metacharacters, JSON
+    policy documents) or instructions addressed to the system rather than a request."""
+
+    EMBEDDED_CODE = "embedded_code"
+    INSTRUCTION = "instruction"
 
 
 class LogLevel(StrEnum):
@@ -179,6 +209,21 @@ class Ambiguity(_Model):
     options: list[str] = Field(default_factory=list)
 
 
+class TimeRange(_Model):
+    """A time range as written (``text``) and normalized (``expression``, see ``agents.timerange``);
+    ``agents.timerange.resolve`` turns the expression into start and end in the config's timezone."""
+
+    expression: str = Field(min_length=1, max_length=32)
+    text: str = Field(default="", max_length=100)
+
+    @field_validator("expression")
+    @classmethod
+    def _expression(cls, value: str) -> str:
+        if not timerange.is_expression(value):
+            raise ValueError(f"not a time range expression: {value!r}")
+        return value
+
+
 class Params(_Model):
     """Details of queries and operations. Every field is optional; the domain agent that handles the
     intent reads the ones it understands."""
@@ -193,6 +238,24 @@ class Params(_Model):
     features: list[str] = Field(default_factory=list)  # e.g. ["ssl"]
     task: str | None = None  # ML task, e.g. "sentiment"
     group_by: str | None = None
+    time_range: TimeRange | None = None  # what "last 6 hours", "this week", "since Monday" name
+    command: str | None = Field(default=None, max_length=MAX_COMMAND)  # run_command's shell text
+    tag_keys: list[str] = Field(default_factory=list)  # tag keys to remove (untag)
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or _CONTROL_RE.search(value)):
+            raise ValueError("a command is one line of text without control characters")
+        return value
+
+    @field_validator("tag_keys")
+    @classmethod
+    def _tag_keys(cls, value: list[str]) -> list[str]:
+        for key in value:
+            if not key or len(key) > 128:
+                raise ValueError("tag keys are 1..128 characters")
+        return value
 
     @field_validator("window")
     @classmethod
@@ -219,7 +282,14 @@ class Params(_Model):
 class Intent(_Model):
     """A parsed request. ``resources`` are what to create, or the targets of a change, an operation
     or a question; ``filters`` select existing resources by tag; ``tags`` are applied to what is
-    created or changed."""
+    created or changed (or added by a ``tag`` operation).
+
+    For operations (action ``operate``, domain ``ops``), ``operation`` is an ``Operation`` and each
+    target is a resource as the user named it: instance ids, ASG and database names and secret names
+    in ``names``, an ECS service's cluster in ``attributes["cluster"]``, a role word ("the web
+    servers") in ``attributes["role"]`` (a hint to resolve, never a tag filter), the desired count of
+    a scale in ``count``. ``flags`` say the request carried code or instructions to the system; such
+    an intent also has a ``request`` ambiguity and nothing taken from that text (``agents.screening``)."""
 
     schema_version: Literal["1"] = SCHEMA_VERSION
     action: Action
@@ -235,6 +305,7 @@ class Intent(_Model):
     constraints: list[str] = Field(default_factory=list)
     assumptions: list[str] = Field(default_factory=list)
     ambiguities: list[Ambiguity] = Field(default_factory=list)
+    flags: list[Flag] = Field(default_factory=list)
     confidence: float = Field(ge=0.0, le=1.0)
     raw_text: str = Field(default="", max_length=10_000)
     parser: str = Field(default="offline", max_length=32)
@@ -261,6 +332,11 @@ class Intent(_Model):
             if not SNAKE_RE.match(item):
                 raise ValueError(f"constraints are short snake_case words, not {item!r}")
         return value
+
+    @property
+    def is_flagged(self) -> bool:
+        """The request carried code or instructions to the system: agents ask or refuse."""
+        return bool(self.flags)
 
     @property
     def is_ambiguous(self) -> bool:

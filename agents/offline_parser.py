@@ -28,8 +28,10 @@ from functools import lru_cache
 
 from pydantic import ValidationError
 
+from agents import screening, timerange
 from agents import vocabulary as V
 from agents.intent import (
+    MAX_COMMAND,
     REGION_RE,
     Action,
     Ambiguity,
@@ -37,12 +39,15 @@ from agents.intent import (
     Currency,
     Domain,
     Environment,
+    Flag,
     Intent,
     LogLevel,
+    Operation,
     Params,
     Period,
     Resource,
     ResourceType,
+    TimeRange,
 )
 
 __all__ = ["MAX_TEXT", "parse"]
@@ -152,6 +157,67 @@ _TOKEN_RE = re.compile(r"[a-z0-9](?:[a-z0-9._\-']*[a-z0-9])?|\?", re.ASCII)
 _WORD_FOR_TYPO_RE = re.compile(r"(?<![\w.\-=:/@'\"])([a-z]{4,24})(?![\w\-=:/@'\"]|\.\w)", re.ASCII)
 _NAME_LIKE_RE = re.compile(r"^[a-z0-9][a-z0-9._\-]*[a-z0-9]$", re.ASCII)
 
+# Operations on live resources: targets as the user named them.
+_IDENT = r"([a-z0-9][a-z0-9_.\-]{0,254})"
+_ECS_RE = re.compile(
+    rf"\b(?:ecs\s+)?service\s+(?:named\s+|called\s+)?{_IDENT}"
+    rf"(?:\s+(?:in|on|of|from)\s+(?:the\s+)?(?:ecs\s+)?cluster\s+(?:named\s+|called\s+)?{_IDENT})?",
+    re.ASCII,
+)
+_ECS_REVERSED_RE = re.compile(
+    rf"\b(?:ecs\s+)?cluster\s+{_IDENT}(?:'s)?\s+(?:ecs\s+)?service\s+{_IDENT}", re.ASCII
+)
+_ECS_NAME_FIRST_RE = re.compile(
+    rf"\b{_IDENT}\s+(?:ecs\s+)?service\b"
+    rf"(?:\s+(?:in|on|of|from)\s+(?:the\s+)?(?:ecs\s+)?cluster\s+(?:named\s+|called\s+)?{_IDENT})?",
+    re.ASCII,
+)
+_NOT_SERVICE_NAMES = frozenset(
+    {"ecs", "aws", "a", "this", "that", "each", "every", "managed", "cloud", "new"}
+)
+_ASG_RE = re.compile(
+    rf"\b(?:asg|auto[\s\-]?scaling\s+group|scaling\s+group)\s+(?:named\s+|called\s+)?{_IDENT}", re.ASCII
+)
+_DB_NAME_RE = re.compile(
+    rf"\b(?:database|db|rds)(?:\s+instance)?\s+(?:named\s+|called\s+)?{_IDENT}", re.ASCII
+)
+_SECRET_RE = re.compile(
+    r"\b(?:secrets\s+manager\s+)?secret\s+(?:named\s+|called\s+)?([a-z0-9][a-z0-9/_+=.@\-]{0,511})", re.ASCII
+)
+# ECS services, ASGs and databases are read as named targets only next to a verb that acts on them,
+# so "cost by service" or "create a database for orders" keep their old reading.
+_LIVE_VERB_RE = re.compile(
+    r"\b(?:scale[sd]?|restart|reboot|bounce|stop|start|update|set|redeploy|snapshot|back\s?up|backup)\b",
+    re.ASCII,
+)
+_TAG_KEY = r"[a-z][\w.\-/:]{0,127}"
+_TAG_KEYS = rf"({_TAG_KEY}(?:\s*,\s*{_TAG_KEY}|\s+and\s+{_TAG_KEY})*)"
+_UNTAG_RES = (
+    re.compile(rf"\buntag\s+(?:the\s+)?(?:tags?\s+)?{_TAG_KEYS}\s+from\b", re.ASCII),
+    re.compile(rf"\b(?:remove|delete|drop|strip)\s+(?:the\s+)?{_TAG_KEYS}\s+tags?\s+from\b", re.ASCII),
+    re.compile(rf"\b(?:remove|delete|drop|strip)\s+(?:the\s+)?tags?\s+{_TAG_KEYS}\s+from\b", re.ASCII),
+)
+_TAG_VERB_RE = re.compile(
+    r"^\W*(?:(?:please|pls|kindly|can you|could you|now)\s+)*(tag|untag)\s+(?!compliance|polic|report)",
+    re.ASCII,
+)
+# "run df -h on the web servers": the command is what stands between the verb and the targets.
+_COMMAND_RE = re.compile(
+    r"\b(?:run|execute)\s+(?:the\s+)?(?:(?:shell\s+)?command\s+)?(\S.*?)\s+(?:on|across|against)\s+(?=\S)",
+    re.ASCII,
+)
+_DESIRED_RE = re.compile(r"\bdesired\s+(?:count|capacity|size|tasks)\b", re.ASCII)
+_NEGATIVE_COUNT_RE = re.compile(r"(?:\bto|=)\s*(-\s*\d{1,5})\b", re.ASCII)
+_TO_COUNT_RE = re.compile(r"(?:\bto|=)\s*(\d{1,5})\b(?!\s*(?:gb|tb|mb|%))", re.ASCII)
+_TARGET_ENTITIES = {
+    "ecs": ResourceType.ECS_SERVICE,
+    "asg_name": ResourceType.ASG,
+    "db_name": ResourceType.RDS_INSTANCE,
+    "secret": ResourceType.SECRET,
+}
+_SCALABLE = frozenset({ResourceType.ECS_SERVICE, ResourceType.ASG})
+_FILTER_INTROS_RE = re.compile(r"\b(?:tagged|where|having|whose)\b")
+
 # Phrases whose words are not resource nouns even though a word in them is.
 _NOISE_PHRASES = frozenset(
     {
@@ -172,6 +238,7 @@ _NAME_INTROS = frozenset({"named", "called", "name", "names", "id"})
 _NAME_STOP = frozenset(
     {"a", "an", "the", "in", "on", "at", "to", "for", "with", "and", "or", "of", "from", "my", "our", "your"}
 )
+_NOT_TARGET_NAMES = _NAME_STOP | V.NOT_TARGET_NAMES
 _BEHIND_LB_RE = re.compile(r" (?:behind|fronted by) (?:[a-z0-9-]+ ){0,3}?(?:alb|elb|nlb|load balancers?) ")
 _VERSION_RE = re.compile(r" (?:to|version|v) (?:version )?v?(\d{1,2}(?:\.\d{1,2}){0,2}) ")
 _SCOPE_FIELDS = frozenset({"action", "targets", "resources", "params.checks", "params.task", "request"})
@@ -274,6 +341,7 @@ class _Res:
     max_count: int | None = None
     memory_mb: int | None = None
     implied: bool = False
+    attributes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -457,7 +525,8 @@ def _correct_typos(source: str, lower: str) -> tuple[str, str, list[str]]:
         word = match.group(1)
         before = lower[max(0, match.start() - 30) : match.start()].split()
         previous_word = before[-1] if before else ""
-        fixed = None if previous_word in _NAME_INTROS else _correct_word(word)
+        named = previous_word in _NAME_INTROS or previous_word in V.NAME_NOUNS
+        fixed = None if named else _correct_word(word)
         if fixed is not None:
             pieces_src.append(source[last : match.start(1)])
             pieces_low.append(lower[last : match.start(1)])
@@ -475,8 +544,27 @@ def _correct_typos(source: str, lower: str) -> tuple[str, str, list[str]]:
 # --- the parse context -----------------------------------------------------------------------------
 
 
+def _blank(source: str, lower: str, spans: list[tuple[int, int]]) -> tuple[str, str]:
+    """Both texts with ``spans`` replaced by spaces (alignment kept), so nothing in them is read."""
+    for start, end in spans:
+        gap = " " * (end - start)
+        source = source[:start] + gap + source[end:]
+        lower = lower[:start] + gap + lower[end:]
+    return source, lower
+
+
+def _command_span(lower: str) -> tuple[int, int] | None:
+    match = _COMMAND_RE.search(lower)
+    if match is None:
+        return None
+    start, end = match.span(1)
+    if end - start >= 2 and lower[start] == lower[end - 1] and lower[start] in "'\"":
+        start, end = start + 1, end - 1  # run 'free -m' on ...
+    return (start, end) if lower[start:end].strip() else None
+
+
 class _Parse:
-    def __init__(self, text: str, default_region: str | None) -> None:
+    def __init__(self, text: str, default_region: str | None, *, read_command: bool = False) -> None:
         self.raw = text
         self.default_region = default_region
         self.assumptions: list[str] = []
@@ -485,6 +573,16 @@ class _Parse:
         if len(text) > MAX_TEXT:
             self.assumptions.append(f"request truncated to {MAX_TEXT} characters")
         source, lower = _prepare(truncated)
+        # code and instructions to the system are never read as intent (agents.screening)
+        unread = screening.code_spans(lower) + screening.instruction_spans(lower)
+        source, lower = _blank(source, lower, unread)
+        # the command of a run-command, taken as written (before typo correction) and then blanked
+        self.command: str | None = None
+        span = _command_span(lower) if read_command else None
+        if span is not None:
+            self.command = source[span[0] : span[1]].strip()
+            source, lower = _blank(source, lower, [span])
+        self.time_range = timerange.find(source)
         source, lower, self.corrections = _correct_typos(source, lower)
         self.src = source
         self.low = lower
@@ -519,6 +617,9 @@ class _Parse:
                 self._take(match.start(), match.end(), "name", value)
         for match in _S3_URI_RE.finditer(self._masked()):
             self._take(match.start(), match.end(), "s3uri", match.group(1))
+        self._extract_targets()
+        for match in _NEGATIVE_COUNT_RE.finditer(self._masked()):
+            self._take(match.start(1), match.end(1), "negative_count", match.group(1))
         self._extract_budget()
         self._extract_storage()
         self._extract_windows()
@@ -627,6 +728,47 @@ class _Parse:
             self._take(match.start(), match.end(), "region", code)
         for match in _REGION_NAME_RE.finditer(self._masked()):
             self._take(match.start(), match.end(), "region", V.REGION_NAMES[match.group(1)])
+
+    def _name(self, match: re.Match[str], group: int) -> str | None:
+        value = match.group(group)
+        if value is None or value in _NOT_TARGET_NAMES:
+            return None
+        return self._orig(match.start(group), match.end(group))
+
+    def _extract_targets(self) -> None:
+        """Operation targets as named: ECS service (+ cluster), ASG, database, secret; tag keys."""
+        for pattern in _UNTAG_RES:
+            for match in pattern.finditer(self._masked()):
+                written = self._orig(match.start(1), match.end(1))
+                keys = [
+                    k for k in re.split(r"\s*,\s*|\s+and\s+", written) if k.lower() not in _NOT_TARGET_NAMES
+                ]
+                if keys and self._free(match.start(1), match.end(1)):
+                    self._take(match.start(1), match.end(1), "tag_keys", keys)
+        if _LIVE_VERB_RE.search(self._masked()):
+            for match in _ECS_REVERSED_RE.finditer(self._masked()):
+                service, cluster = self._name(match, 2), self._name(match, 1)
+                if service and cluster:
+                    self._take(match.start(), match.end(), "ecs", (service, cluster))
+            for match in _ECS_RE.finditer(self._masked()):
+                service, cluster = self._name(match, 1), self._name(match, 2)
+                if service is None:
+                    continue
+                end = match.end() if cluster else match.end(1)
+                self._take(match.start(), end, "ecs", (service, cluster))
+            for match in _ECS_NAME_FIRST_RE.finditer(self._masked()):
+                service, cluster = self._name(match, 1), self._name(match, 2)
+                if service is not None and service.lower() not in _NOT_SERVICE_NAMES:
+                    self._take(match.start(), match.end(), "ecs", (service, cluster))
+            for pattern, kind in ((_ASG_RE, "asg_name"), (_DB_NAME_RE, "db_name")):
+                for match in pattern.finditer(self._masked()):
+                    name = self._name(match, 1)
+                    if name is not None and name.lower() not in V.ENGINE_WORDS:
+                        self._take(match.start(), match.end(), kind, (name, None))
+        for match in _SECRET_RE.finditer(self._masked()):
+            name = self._name(match, 1)
+            if name is not None:
+                self._take(match.start(), match.end(), "secret", (name.rstrip("."), None))
 
     def _extract_tags(self) -> None:
         masked = self._masked()
@@ -827,7 +969,9 @@ _VOCAB_TOKENS: frozenset[str] = frozenset(
     phrase
     for table in (V.RESOURCE_PHRASES, V.PACKAGES, V.CONSTRAINT_PHRASES, V.ENGINE_WORDS, V.FEATURE_WORDS)
     for phrase in table
-) | frozenset({"non-prod", "pre-prod", "x86", "arm64", "e.g", "i.e", "24x7", "auto-scaling"})
+) | frozenset(
+    {"non-prod", "pre-prod", "x86", "arm64", "e.g", "i.e", "24x7", "auto-scaling", "policy", "policies"}
+)
 
 
 def _is_plain_name(word: str) -> bool:
@@ -970,7 +1114,7 @@ class _Assembler:
                 if pending.has_spec():
                     last = flush_pending_as(self._spec_type(pending), i)
                 if (
-                    action == Action.MODIFY
+                    action in (Action.MODIFY, Action.OPERATE)
                     and last is None
                     and i > 1
                     and tokens[i - 1].kind == "word"
@@ -984,7 +1128,7 @@ class _Assembler:
                     res.append(last)
                     consumed_names.add(i - 2)
                 if (
-                    action == Action.MODIFY
+                    action in (Action.MODIFY, Action.OPERATE)
                     and last is not None
                     and i > 0
                     and tokens[i - 1].kind == "word"
@@ -1011,6 +1155,15 @@ class _Assembler:
                     last = flush_pending_as(R.EC2_INSTANCE, i)
                 pending.itype = tok.value  # type: ignore[assignment]
                 pending.itype_index = i
+            elif tok.kind == "ent" and tok.text in _TARGET_ENTITIES:
+                name, cluster = tok.value  # type: ignore[misc]
+                last = _Res(type=_TARGET_ENTITIES[tok.text], index=i, names=[str(name)])
+                if cluster:
+                    last.attributes["cluster"] = str(cluster)
+                if res and res[-1].type == last.type and not res[-1].names and res[-1].index == i - 1:
+                    res.pop()  # "the asg" + "asg web-asg" is one ASG
+                res.append(last)
+                pending.clear()
             elif tok.kind == "ent" and tok.text == "dbclass":
                 pending.dbclass = tok.value  # type: ignore[assignment]
             elif tok.kind == "ent" and tok.text == "engine":
@@ -1061,6 +1214,10 @@ class _Assembler:
                 ):
                     last = flush_pending_as(R.EC2_INSTANCE, i)
                 new = _Res(type=kind, index=i, plural=tok.plural)
+                if action == Action.OPERATE and kind == R.EC2_INSTANCE:
+                    role = self._role_before(i)
+                    if role is not None:
+                        new.attributes["role"] = role
                 self._apply_pending(new, pending, i, creating)
                 pending.clear()
                 if kind == R.EKS_CLUSTER and pending_nodes is not None:
@@ -1132,6 +1289,13 @@ class _Assembler:
                 ) or action != Action.CREATE:
                     orphan_names.append(self.p._orig(tok.start, tok.start + len(tok.text)))
         return res, orphan_names
+
+    def _role_before(self, i: int) -> str | None:
+        """ "web" in "the staging web servers" (see ``V.ROLE_WORDS``)."""
+        prev = self.tokens[i - 1] if i > 0 else None
+        if prev is not None and prev.kind == "word" and prev.text in V.ROLE_WORDS:
+            return prev.text
+        return None
 
     def _only_specs_between(self, first: int, last: int) -> bool:
         for tok in self.tokens[first + 1 : last]:
@@ -1301,7 +1465,13 @@ def parse(text: str, *, default_region: str | None = None) -> Intent:
     if default_region is not None and not REGION_RE.match(default_region):
         raise ValueError(f"default_region is not an AWS region code: {default_region!r}")
     try:
-        return _build(_Parse(text, default_region))
+        intent = _build(_Parse(text, default_region))
+        if intent.operation == Operation.RUN_COMMAND:
+            # read again with the command taken out, so its words are not read as intent
+            with_command = _Parse(text, default_region, read_command=True)
+            if with_command.command is not None:
+                intent = _build(with_command)
+        return screening.enforce(intent, screening.screen(text))
     except (ValidationError, ValueError, ArithmeticError) as exc:  # defence in depth; see tests
         return Intent(
             action=Action.QUERY,
@@ -1390,6 +1560,9 @@ def _build(state: _Parse) -> Intent:
         and (asm._is_ml() or asm._is_compliance() or asm._security_checks() or words & V.COST_WORDS)
     ):
         action = Action.QUERY
+    ops_verb = _live_operation(state, asm, action, verb, parts)
+    if ops_verb is not None:
+        action, verb, no_action = Action.OPERATE, ops_verb, False
     if action != first_action:
         parts, orphan_names = asm.resources(action)
     if action == Action.OPERATE and verb in ("install", "configure", "set up", "setup", "deploy"):
@@ -1398,7 +1571,7 @@ def _build(state: _Parse) -> Intent:
         packages += [_ENGINE_PACKAGES.get(engine, engine) for engine in engines]
         parts = [r for r in parts if not (r.type in (R.RDS_INSTANCE, R.ELASTICACHE_CLUSTER) and not r.names)]
 
-    domain = asm.domain(action, parts)
+    domain = Domain.OPS if ops_verb is not None else asm.domain(action, parts)
     if no_action:
         ambiguities.append(
             Ambiguity(
@@ -1472,6 +1645,9 @@ def _build(state: _Parse) -> Intent:
         )
         if action == Action.MODIFY and "tagged" in before.split()[-3:]:
             applies = False
+        if action == Action.OPERATE and verb == Operation.TAG:
+            # "tag the instances tagged Env=dev with Owner=bob": a tag unless it selects
+            applies = _FILTER_INTROS_RE.search(" ".join(before.split()[-3:])) is None
         (tags if applies else filters)[key] = value
 
     # ---- environment
@@ -1586,7 +1762,9 @@ def _build(state: _Parse) -> Intent:
                 assumptions.append("node count not given; the blueprint default applies")
     if action in (Action.OPERATE, Action.DESTROY, Action.MODIFY):
         named = any(r.names for r in parts)
-        scoped = named or bool(filters) or environment is not None or any_all
+        # an operation's plan lists every resolved target for review, so a role hint scopes it
+        hinted = action == Action.OPERATE and any("role" in r.attributes for r in parts)
+        scoped = named or bool(filters) or environment is not None or any_all or hinted
         if vague_words or any(r.vague for r in parts) or not scoped:
             what = parts[0].type.value.replace("_", " ") + "s" if parts else "resources"
             ambiguities.append(
@@ -1598,8 +1776,28 @@ def _build(state: _Parse) -> Intent:
             )
 
     # ---- details
-    params = _details(asm, action, domain, parts, packages, features)
     operation = _operation(action, domain, verb, asm)
+    flags: list[Flag] = []
+    command = state.command if operation == Operation.RUN_COMMAND else None
+    if command is not None and (screening.command_findings(command) or len(command) > MAX_COMMAND):
+        flags.append(Flag.EMBEDDED_CODE)  # a command with shell metacharacters is code, not a command
+        command = None
+    if operation == Operation.RUN_COMMAND and command is None and not flags:
+        ambiguities.append(
+            Ambiguity(field="params.command", question="Which command should I run?", options=[])
+        )
+    if operation == Operation.SCALE:
+        ambiguities.extend(_scale_questions(state, parts))
+    tag_keys = [str(key) for e in asm.ents.get("tag_keys", []) for key in e.value]  # type: ignore[attr-defined]
+    params = _details(asm, action, domain, parts, packages, features).model_copy(
+        update={
+            "command": command,
+            "tag_keys": tag_keys if operation == Operation.UNTAG else [],
+            "time_range": TimeRange(expression=state.time_range[0], text=state.time_range[1][:100])
+            if state.time_range
+            else None,
+        }
+    )
     if domain == Domain.ML and params.task is None:
         ambiguities.append(
             Ambiguity(
@@ -1677,10 +1875,57 @@ def _build(state: _Parse) -> Intent:
         constraints=constraints,
         assumptions=assumptions,
         ambiguities=ambiguities,
+        flags=flags,
         confidence=confidence,
         raw_text=state.raw[:10_000],
         parser=PARSER_NAME,
     )
+
+
+def _live_operation(
+    state: _Parse, asm: _Assembler, action: Action | None, verb: str | None, parts: list[_Res]
+) -> str | None:
+    """The operation when the request acts on live resources rather than on Terraform: tagging,
+    untagging, and scaling an ECS service or an ASG ("scale service web in cluster prod to 4")."""
+    if "tag_keys" in asm.ents:
+        return Operation.UNTAG.value
+    leading = _TAG_VERB_RE.match(state.low)
+    if leading is not None:
+        return leading.group(1)
+    if action in (Action.CREATE, Action.MODIFY) and verb == "add" and asm.has("add tag", "add tags"):
+        return Operation.TAG.value
+    scaling = (verb is not None and verb.split()[0] == "scale") or _DESIRED_RE.search(state.low)
+    if scaling and any(r.type in _SCALABLE for r in parts):
+        return Operation.SCALE.value
+    return None
+
+
+def _scale_questions(state: _Parse, parts: list[_Res]) -> list[Ambiguity]:
+    """Fill the desired count from "to N"; ask for what a scale cannot do without."""
+    target = next((r for r in parts if r.type in _SCALABLE), None)
+    if target is None:
+        return []
+    questions: list[Ambiguity] = []
+    if target.count is None:
+        counts = list(_TO_COUNT_RE.finditer(state._masked()))
+        if counts:
+            target.count = int(counts[-1].group(1))
+    what = "tasks" if target.type == R.ECS_SERVICE else "instances"
+    if target.count is None:
+        negative = "negative_count" in {e.kind for e in state.entities}
+        question = f"How many {what} should it run?"
+        if negative:
+            question = f"A desired count cannot be negative. {question}"
+        questions.append(Ambiguity(field="count", question=question, options=["1", "2", "4", "8"]))
+    if target.type == R.ECS_SERVICE and target.names and "cluster" not in target.attributes:
+        questions.append(
+            Ambiguity(
+                field="cluster",
+                question=f"Which ECS cluster is the service {target.names[0]} in?",
+                options=["default"],
+            )
+        )
+    return questions
 
 
 def _dedupe_ambiguities(items: list[Ambiguity]) -> list[Ambiguity]:
@@ -1713,6 +1958,7 @@ def _to_resource(r: _Res) -> Resource:
         min_count=r.min_count,
         max_count=r.max_count,
         memory_mb=r.memory_mb,
+        attributes=r.attributes,
     )
 
 

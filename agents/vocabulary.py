@@ -357,6 +357,8 @@ RESOURCE_PHRASES: dict[str, ResourceType] = {
     "log groups": R.LOG_GROUP,
     "api gateway": R.API_GATEWAY,
     "rest api": R.API_GATEWAY,
+    "secrets manager secret": R.SECRET,
+    "secrets manager secrets": R.SECRET,
     "sagemaker endpoint": R.SAGEMAKER_ENDPOINT,
     "sagemaker": R.SAGEMAKER_ENDPOINT,
 }
@@ -396,6 +398,7 @@ SERVICE_OF_TYPE: dict[ResourceType, str] = {
     R.LOG_GROUP: "cloudwatch",
     R.API_GATEWAY: "apigateway",
     R.SAGEMAKER_ENDPOINT: "sagemaker",
+    R.SECRET: "secretsmanager",
 }
 
 # --- databases -------------------------------------------------------------------------------------
@@ -503,6 +506,7 @@ ACTION_PHRASES: dict[str, Action] = {
     "move": A.MODIFY,
     "attach": A.MODIFY,
     "rename": A.MODIFY,
+    "put": A.MODIFY,
     "turn on": A.MODIFY,
     "enable": A.MODIFY,
     "disable": A.MODIFY,
@@ -618,7 +622,88 @@ OPERATIONS: dict[str, str] = {
     "backup": "snapshot",
     "renew": "renew",
     "flush": "flush",
+    "scale": "scale",
+    "scale up": "scale",
+    "scale out": "scale",
+    "scale down": "scale",
+    "scale in": "scale",
+    "tag": "tag",
+    "untag": "untag",
 }
+
+# Words before "servers"/"instances" that name a role ("the staging web servers"). Gantry cannot know
+# which tag carries a role (Role, Name, tier...), so the role is kept as a hint in the resource's
+# attributes for the ops agent to resolve and show, never turned into a tag filter.
+ROLE_WORDS: frozenset[str] = frozenset(
+    {"web", "app", "api", "frontend", "backend", "bastion", "batch", "cache", "worker", "jump"}
+)
+# Words that follow "service", "asg", "database", "secret" or "untag" without being the name of one
+# ("scale the service to 3", "back up the database every night", "rotate the secret key").
+NOT_TARGET_NAMES: frozenset[str] = frozenset(
+    {
+        "by",
+        "per",
+        "is",
+        "are",
+        "as",
+        "so",
+        "that",
+        "which",
+        "into",
+        "count",
+        "desired",
+        "capacity",
+        "size",
+        "group",
+        "instance",
+        "instances",
+        "cluster",
+        "snapshot",
+        "backup",
+        "now",
+        "today",
+        "tonight",
+        "task",
+        "tasks",
+        "engine",
+        "version",
+        "class",
+        "storage",
+        "type",
+        "password",
+        "passwords",
+        "credentials",
+        "key",
+        "keys",
+        "value",
+        "values",
+        "manager",
+        "server",
+        "servers",
+        "boxes",
+        "machines",
+        "hosts",
+        "nodes",
+        "replica",
+        "replicas",
+        "clusters",
+        "every",
+        "all",
+        "each",
+        "daily",
+        "nightly",
+        "weekly",
+        "first",
+        "before",
+        "after",
+        "then",
+        "please",
+        "too",
+        "again",
+    }
+)
+# Words after which an identifier is expected, so typo correction leaves the next word alone.
+NAME_NOUNS: frozenset[str] = frozenset({"service", "cluster", "secret", "asg", "database", "db", "group"})
 
 # --- domain keywords -------------------------------------------------------------------------------
 

@@ -15,10 +15,13 @@ from agents.intent import (
     Ambiguity,
     Budget,
     Domain,
+    Flag,
     Intent,
+    Operation,
     Params,
     Resource,
     ResourceType,
+    TimeRange,
 )
 
 
@@ -92,6 +95,14 @@ def test_full_intent_round_trips_through_json() -> None:
         {"resources": [{"type": "ec2_instance", "colour": "red"}]},
         {"params": {"window": "yesterday"}},
         {"params": {"log_level": "loud"}},
+        {"params": {"command": "df -h\nrm -rf /"}},
+        {"params": {"command": "x" * 257}},
+        {"params": {"command": "   "}},
+        {"params": {"tag_keys": [""]}},
+        {"params": {"time_range": {"expression": "last_week_or_so", "text": "x"}}},
+        {"params": {"time_range": {"expression": "since_2026-02-30"}}},
+        {"params": {"time_range": {"expression": "last_6h", "text": "x", "tz": "UTC"}}},
+        {"flags": ["suspicious"]},
         {"constraints": ["Behind ALB!"]},
         {"tags": {"": "x"}},
         {"ambiguities": [{"field": "region", "question": ""}]},
@@ -129,3 +140,49 @@ def test_building_blocks_are_usable_directly() -> None:
     )
     assert intent.to_dict()["budget"]["amount"] == "0.05"
     assert resource.count is None  # "all that match" unless a count was given
+
+
+def test_operation_fields_round_trip() -> None:
+    intent = _intent(
+        action="operate",
+        domain="ops",
+        operation=Operation.RUN_COMMAND,
+        resources=[
+            {"type": "secret", "names": ["db/password"]},
+            {"type": "ecs_service", "count": 4, "names": ["web"], "attributes": {"cluster": "prod"}},
+        ],
+        params={
+            "command": "df -h",
+            "tag_keys": ["Owner"],
+            "time_range": {"expression": "last_6h", "text": "last 6 hours"},
+        },
+        flags=["embedded_code"],
+    )
+    again = Intent.model_validate(json.loads(json.dumps(intent.to_dict())))
+    assert again == intent and again.is_flagged
+    assert again.flags == [Flag.EMBEDDED_CODE]
+    assert again.params.time_range == TimeRange(expression="last_6h", text="last 6 hours")
+    assert again.resources_of(ResourceType.SECRET)[0].names == ["db/password"]
+    assert {op.value for op in Operation} == {
+        "start",
+        "stop",
+        "restart",
+        "scale",
+        "snapshot",
+        "rotate",
+        "run_command",
+        "tag",
+        "untag",
+    }
+
+
+def test_older_payloads_without_the_new_fields_still_validate() -> None:
+    """The fields are additive: an intent stored before they existed reads with their defaults."""
+    intent = _intent(params={"window": "24h"})
+    stored = intent.to_dict()
+    for key in ("flags",):
+        del stored[key]
+    for key in ("time_range", "command", "tag_keys"):
+        del stored["params"][key]
+    again = Intent.model_validate(stored)
+    assert again == intent and again.flags == [] and again.params.command is None
