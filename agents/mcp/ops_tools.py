@@ -16,13 +16,13 @@ from agents.aws import actions as catalogue
 from agents.aws.engine import PLAN_FILE
 from runs import artifacts
 from runs.models import ArtifactKind, Run
-from runs.services import MAX_REQUEST_CHARS, run_create, run_create_from_source
+from runs.services import MAX_REQUEST_CHARS, run_cancel, run_create, run_create_from_source
 from runs.states import END_STATES, RunStatus
 from tenants.tokens import TokenIdentity
 
 from .registry import ToolArgs, ToolFailure, tool
 from .run_tools import run_brief
-from .scope import config_in_scope
+from .scope import config_in_scope, run_in_scope
 
 S = RunStatus
 PLANNED = frozenset({*END_STATES, S.AWAITING_APPROVAL, S.NEEDS_CLARIFICATION})
@@ -167,3 +167,51 @@ def ops_request(identity: TokenIdentity, args: OpsRequestArgs) -> dict[str, Any]
     config = config_in_scope(identity, args.config, action="run.create")
     run = run_create(user=identity.user, config_id=config.pk, request_text=args.text)
     return _answer(Run.objects.select_related("config").get(pk=run.pk))
+
+
+class OpsRunArgs(OpsArgs):
+    action: str = Field(
+        min_length=3, max_length=64, description="A catalogue action, e.g. 'ec2.reboot_instances'."
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="The action's arguments.")
+    targets: dict[str, Any] = Field(
+        description="What to act on: any of ids, names, tags ({key: value}), cluster, service, region."
+    )
+
+
+@tool("ops_run", action="run.create", args=OpsRunArgs, read_only=False)
+def ops_run(identity: TokenIdentity, args: OpsRunArgs) -> dict[str, Any]:
+    """Plan one catalogue action on the named targets (a reviewed run, nothing runs before approval).
+    Returns the run id, the action plan and its status."""
+    text = f"{args.action} on {json.dumps(args.targets, sort_keys=True)}"
+    return _action_run(identity, args, args.action, dict(args.params), dict(args.targets), text)
+
+
+class OpsRunIdArgs(ToolArgs):
+    run_id: int = Field(ge=1, description="The run's id.")
+
+
+@tool("ops_status", action="view", args=OpsRunIdArgs)
+def ops_status(identity: TokenIdentity, args: OpsRunIdArgs) -> dict[str, Any]:
+    """An operations run: its status, each action's result (request id, verified after-state) and the
+    last log lines."""
+    run = run_in_scope(identity, args.run_id)
+    outputs = run.outputs or {}
+    return {
+        "run": run_brief(run),
+        "actions": outputs.get("actions") or {},
+        "receipt": outputs.get("receipt"),
+        "log": run.log_tail.splitlines()[-50:],
+    }
+
+
+class OpsCancelArgs(OpsRunIdArgs):
+    reason: str = Field("", max_length=500, description="Why, for the audit trail.")
+
+
+@tool("ops_cancel", action="run.cancel", args=OpsCancelArgs, read_only=False)
+def ops_cancel(identity: TokenIdentity, args: OpsCancelArgs) -> dict[str, Any]:
+    """Cancel a run that has not started applying (an apply in progress runs to its end)."""
+    run_in_scope(identity, args.run_id)
+    run = run_cancel(user=identity.user, run_id=args.run_id, reason=args.reason)
+    return {"run": run_brief(Run.objects.select_related("config").get(pk=run.pk)), "cancelled": True}

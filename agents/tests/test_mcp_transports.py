@@ -67,6 +67,8 @@ EXPECTED_TOOLS = {
     "nl_intent", "generate", "request", "validate", "plan", "request_apply", "run_status", "list_runs", "plan_summary",
     "search_audit", "list_blueprints", "ec2_list_instances", "ec2_describe_instance", "ecs_list_clusters",
     "ecs_list_services", "rds_list_db_instances", "cloudwatch_list_alarms", "cloudwatch_get_metric_statistics",
+    "ec2_start_instance", "ec2_stop_instance", "ecs_update_service", "rds_create_snapshot", "ops_request", "ops_run",
+    "ops_status", "ops_cancel",
 }  # fmt: skip
 PLAN_DEADLINE_SECONDS = 600
 

@@ -120,6 +120,9 @@ SAMPLES: dict[str, Sample] = {
     },
     "rds_create_snapshot": _config_args({"db_instance_identifier": "orders-db"}),
     "ops_request": _config_args({"text": "restart EC2 instances tagged Env=staging"}),
+    "ops_run": _config_args({"action": "ec2.reboot_instances", "targets": {"tags": {"Env": "staging"}}}),
+    "ops_status": _run_args(),
+    "ops_cancel": _run_args({"reason": "not today"}),
 }
 
 
