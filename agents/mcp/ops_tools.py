@@ -13,6 +13,7 @@ from django.conf import settings
 from pydantic import Field
 
 from agents.aws import actions as catalogue
+from agents.aws.actions.base import ActionRequestInvalid
 from agents.aws.engine import PLAN_FILE
 from runs import artifacts
 from runs.models import ArtifactKind, Run
@@ -83,7 +84,10 @@ def _plan_brief(artifact) -> dict[str, Any]:
 
 
 def _action_run(identity: TokenIdentity, args: OpsArgs, action: str, params: dict, selector: dict, text: str):
-    catalogue.get(action)  # an unknown name is a clear error before anything is created
+    try:
+        catalogue.get(action)  # an unknown name is a clear error before anything is created
+    except ActionRequestInvalid as exc:
+        raise ToolFailure(str(exc), code="invalid") from None
     config = config_in_scope(identity, args.config, action="run.create")
     source = {"action": action, "params": params, "selector": selector}
     run = run_create_from_source(
