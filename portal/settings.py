@@ -378,6 +378,9 @@ GANTRY_ENGINES = {
 GANTRY_OPS_MAX_TARGETS = int(env("GANTRY_OPS_MAX_TARGETS", "50"))
 GANTRY_AWS_WAIT_SECONDS = float(env("GANTRY_AWS_WAIT_SECONDS", "120"))
 GANTRY_AWS_POLL_SECONDS = float(env("GANTRY_AWS_POLL_SECONDS", "2"))
+GANTRY_TOOL_WAIT_SECONDS = float(
+    env("GANTRY_TOOL_WAIT_SECONDS", "20")
+)  # an ops tool waits this long for the plan
 CHECKOV_BIN = env("CHECKOV_BIN", str(BASE_DIR / ".tools" / "checkov" / "bin" / "checkov"))
 GANTRY_ALLOWED_PROVIDERS = env_list("GANTRY_ALLOWED_PROVIDERS", "hashicorp/aws")
 GANTRY_HTTP_DATA_ALLOWED_HOSTS = env_list("GANTRY_HTTP_DATA_ALLOWED_HOSTS")
