@@ -666,15 +666,20 @@ def run_replan(*, user, run_id: int) -> Run:
         spec=run.spec if spec_given else {},
     )
     if run.status in REPLANNABLE_WAITING:
-        transition(
-            run.pk,
-            S.SUPERSEDED,
-            actor=user,
-            message=f"Re-planned as run #{new.pk}",
-            data={"replaced_by": new.pk},
-            expect_from=run.status,
-        )
+        _supersede(run, new, user=user, message=f"Re-planned as run #{new.pk}")
     return new
+
+
+def _supersede(run: Run, new: Run, *, user, message: str) -> None:
+    """`new` takes over from `run`, which was waiting: `run` ends superseded, its approvals void."""
+    transition(
+        run.pk,
+        S.SUPERSEDED,
+        actor=user,
+        message=message,
+        data={"replaced_by": new.pk},
+        expect_from=run.status,
+    )
 
 
 @transaction.atomic
@@ -801,12 +806,5 @@ def run_reconcile_request(*, user, run_id: int) -> Run:
         replaces=run,
         spec=run.spec,
     )
-    transition(
-        run.pk,
-        S.SUPERSEDED,
-        actor=user,
-        message=f"Reconciling in run #{new.pk}",
-        data={"replaced_by": new.pk},
-        expect_from=S.AWAITING_APPROVAL,
-    )
+    _supersede(run, new, user=user, message=f"Reconciling in run #{new.pk}")
     return new

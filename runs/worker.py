@@ -253,15 +253,11 @@ def run_generate(run_id: int, *, tenant_id: int | None = None) -> str:
     run = load_run(run_id, tenant_id)
     if run is None or run.status != S.QUEUED:
         return "noop"
-    try:
-        locks.acquire(run, purpose="plan")
-    except locks.WorkspaceBusy as busy:
-        _note_once(run, f"Waiting: {busy}")
-        _dispatch_later("run_generate", run, lock_retry_seconds())
-        return "busy"
     token = lease_acquire(run.pk, statuses=[S.QUEUED])
     if token is None:
         return "noop"
+    if not _lock_or_wait(run, token, "plan", "run_generate", lock_retry_seconds()):
+        return "busy"
     try:
         transition(run.pk, S.GENERATING, message="Generating the change", expect_from=S.QUEUED)
     except IllegalTransition:

@@ -432,3 +432,29 @@ def test_lease_is_exclusive_until_it_expires(own):
     assert lease_acquire(run.pk, statuses=[S.VALIDATING])
     assert lease_acquire(run.pk, statuses=[S.QUEUED]) is None
     transition(run.pk, S.PLANNING)
+
+
+def test_a_consistently_rewritten_source_archive_is_refused(own, fake, tmp_path):
+    """The archive's file and its artifact row both rewritten (so the row matches the file): the guard
+    recomputes the source digest from the archive's content and compares it with what was approved."""
+    import io
+    import tarfile
+
+    from django.core.files.storage import default_storage
+
+    run = approved(own, fake)
+    archive = artifacts.latest(run, "source_archive")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        data = b'resource "aws_s3_bucket" "evil" { bucket = "someone-elses" }\n'
+        info = tarfile.TarInfo("main.tf")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    forged = buffer.getvalue()
+    with default_storage.open(archive.key, "wb") as handle:
+        handle.write(forged)
+    Artifact.objects.filter(pk=archive.pk).update(sha256=hashlib.sha256(forged).hexdigest(), size=len(forged))
+
+    assert worker.run_apply(run.pk, tenant_id=own.tenant.pk) == S.STALE
+    assert "not the planned source" in Run.objects.get(pk=run.pk).events.last().message
+    assert fake.applied == []
