@@ -549,6 +549,36 @@ def run_create_from_source(
         return run
 
 
+def run_follow_up(run: Run) -> dict[str, Any] | None:
+    """What the run's engine proposed after it ended (the rollback of a failed apply's done part)."""
+    for data in run.events.order_by("-seq").values_list("data", flat=True):
+        if (data or {}).get("follow_up"):
+            return data["follow_up"]
+    return None
+
+
+def run_follow_up_create(*, user, run_id: int) -> Run:
+    """Plan what a failed run proposed (its rollback) as a new run that goes through review like any
+    other; the engine refuses it when the account no longer is as the proposal recorded."""
+    run = _load(user, run_id, "run.plan", lock=False)
+    follow_up = run_follow_up(run)
+    if run.status != S.FAILED or follow_up is None:
+        raise ValidationError("This run proposes nothing to plan.")
+    if Run.objects.filter(replaces=run).exists():
+        raise ValidationError("The proposal of this run has been planned already.")
+    created = run_create_from_source(
+        user=user,
+        config_id=run.config_id,
+        engine=run.engine,
+        source={"document": follow_up["document"], "follow_up_of": run.pk},
+        request_text=f"Roll back the done part of run #{run.pk}",
+        agent=run.agent,
+    )
+    Run.objects.filter(pk=created.pk).update(replaces=run)
+    created.replaces = run
+    return created
+
+
 @transaction.atomic
 def run_answer_clarification(*, user, run_id: int, answers: dict[str, Any]) -> Run:
     """Apply the requester's answers; the run is queued once nothing is left to ask."""

@@ -12,6 +12,7 @@ urlpatterns = [
     path("runs/<int:pk>/cancel", views.RunCancelView.as_view(), name="run_cancel"),
     path("runs/<int:pk>/discard", views.RunDiscardView.as_view(), name="run_discard"),
     path("runs/<int:pk>/replan", views.RunReplanView.as_view(), name="run_replan"),
+    path("runs/<int:pk>/follow-up", views.RunFollowUpView.as_view(), name="run_follow_up"),
     path("runs/<int:pk>/apply", views.RunRequestApplyView.as_view(), name="run_request_apply"),
     path("runs/<int:pk>/destroy", views.RunDestroyView.as_view(), name="run_destroy"),
     path("runs/<int:pk>/reconcile", views.RunReconcileView.as_view(), name="run_reconcile"),

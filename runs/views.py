@@ -344,6 +344,12 @@ class RunPageMixin(TenantMixin):
             "diff": diff,
             "diff_error": diff_error,
             "engine_page": engine_page,
+            "can_follow_up": bool(
+                engine_page
+                and engine_page.get("follow_up")
+                and run.status == S.FAILED
+                and allowed["run.plan"]
+            ),
             "artifacts": selectors.run_artifacts(run),
             "outputs": output_values(run.outputs) if engine_page is None else {},
             "approvals": approvals,
@@ -523,6 +529,13 @@ class RunReplanView(RunActionView):
 
     def perform(self, run, form):
         return services.run_replan(user=self.request.user, run_id=run.pk)
+
+
+class RunFollowUpView(RunActionView):
+    success = "Planned as a new run; nothing changes until it is approved and applied."
+
+    def perform(self, run, form):
+        return services.run_follow_up_create(user=self.request.user, run_id=run.pk)
 
 
 class RunRequestApplyView(RunActionView):

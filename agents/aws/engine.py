@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from runs import artifacts
@@ -26,7 +27,7 @@ from tenants.aws import AwsAccessError, is_transient
 from .actions.base import ActionFailed, ActionRequestInvalid, NothingToDo
 from .execute import execute, recheck, rollback_document
 from .gates import action_gates
-from .plan import build_action_plan
+from .plan import build_action_plan, canonical_bytes
 
 SOURCE_FILE = "request.json"
 PLAN_FILE = "actions.json"
@@ -44,6 +45,18 @@ def _aws_error(exc: Exception) -> tuple[str, bool]:
     return str(exc), is_transient(exc) or is_transient(getattr(exc, "code", None) or "")
 
 
+@dataclass(frozen=True)
+class ActionPlanView:
+    """A plan document with its canonical bytes and their sha256 (what an approval binds)."""
+
+    document: dict
+    bytes: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.bytes).hexdigest()
+
+
 class AwsEngine:
     name = "aws"
     stales_siblings = False  # each action plan re-resolves its own targets before it runs
@@ -59,6 +72,8 @@ class AwsEngine:
 
         job.on_stage("resolve", "started", {})
         started = time.perf_counter()
+        if "document" in source:  # a proposed document (the rollback of a failed run): same world only
+            return self._plan_given(job, source["document"], started, base)
         try:
             plan = build_action_plan(
                 config,
@@ -97,7 +112,31 @@ class AwsEngine:
                 **base,
             )
         job.on_stage("resolve", "passed", {"duration_ms": _ms(started)})
+        return self._gated(job, plan.document, plan.bytes, base)
 
+    def _plan_given(self, job: PlanJob, document: dict, started: float, base: dict) -> PlanOutcome:
+        """A document proposed by Gantry (not resolved from a request): it may run only against the
+        world it was written for, so any difference fails the plan and asks for a fresh request."""
+        try:
+            reasons = recheck(job.config, document, run_id=job.run.pk)
+        except (ActionFailed, AwsAccessError, ActionRequestInvalid, KeyError) as exc:
+            reasons = [str(exc)]
+        job.on_stage("resolve", "failed" if reasons else "passed", {"duration_ms": _ms(started)})
+        if reasons:
+            return PlanOutcome(
+                PlanStatus.FAILED,
+                message="The account changed since this was proposed",
+                error="; ".join(reasons) + ". Plan a new request instead.",
+                error_category="stale",
+                stopped_at="plan",
+                **base,
+            )
+        document = {**document, "run_id": job.run.pk}
+        return self._gated(job, document, canonical_bytes(document), base)
+
+    def _gated(self, job: PlanJob, document: dict, plan_bytes: bytes, base: dict) -> PlanOutcome:
+        config = job.config
+        plan = ActionPlanView(document, plan_bytes)
         job.on_stage("policy", "started", {})
         gates, requirement = action_gates(plan.document, config)
         blocked = next((g for g in gates if not g.passed), None)
@@ -105,7 +144,8 @@ class AwsEngine:
             "policy", "failed" if blocked else "passed", {"duration_ms": sum(g.duration_ms for g in gates)}
         )
         gate_dicts = [g.to_dict() for g in gates]
-        kept += [
+        base["artifacts"] = [
+            *base["artifacts"],
             StoredArtifact(ArtifactKind.PLAN_FILE, plan.bytes, PLAN_FILE, plan_document=True),
             StoredArtifact(ArtifactKind.PLAN_JSON_REDACTED, plan.bytes, PLAN_FILE),
             StoredArtifact(ArtifactKind.GATE_REPORT, canonical_json({"gates": gate_dicts}), "gates.json"),
@@ -120,8 +160,8 @@ class AwsEngine:
             gates=gate_dicts,
             plan_sha256=plan.sha256,
             has_changes=True,
-            plan_summary=plan.summary,
-            cost_estimate=plan.cost_delta,
+            plan_summary=document.get("summary") or {},
+            cost_estimate=document.get("cost_delta") or {},
             fields=fields,
             **base,
         )

@@ -178,3 +178,40 @@ def test_a_second_apply_delivery_does_nothing(world, ec2):
     assert approve_and_apply(world, run) == S.APPLIED
     assert worker.run_apply(run.pk, tenant_id=run.tenant_id) == "noop"
     assert states(ec2, staging) == dict.fromkeys(staging, "stopped")
+
+
+def test_a_failure_mid_apply_stops_and_offers_the_rollback_as_a_reviewed_run(world, ec2, settings, monkeypatch):
+    settings.GANTRY_OPS_MAX_TARGETS = 60
+    ids = launch(ec2, 51, {"Env": "rb"})  # two batches of the EC2 stop action: 50 + 1
+    run = planned(world, "Stop EC2 instances tagged Env=rb")
+    plan = json.loads(artifacts.artifact_read(artifacts.latest(run, ArtifactKind.PLAN_FILE)))
+    assert [len(a["targets"]) for a in plan["actions"]] == [50, 1]
+    last = plan["actions"][1]["targets"][0]["id"]
+
+    renew = worker.lease_renew
+
+    def terminate_after_the_first_action(run_id, token, **fields):
+        if "0" in (fields.get("outputs") or {}).get("actions", {}):
+            ec2.terminate_instances(InstanceIds=[last])  # the world changes half-way through
+        return renew(run_id, token, **fields)
+
+    monkeypatch.setattr(worker, "lease_renew", terminate_after_the_first_action)
+    assert approve_and_apply(world, run) == S.FAILED
+    monkeypatch.setattr(worker, "lease_renew", renew)
+    run.refresh_from_db()
+    report = run.outputs["report"]
+    assert (report["failed_index"], report["not_done"]) == (1, [])
+    stopped = [i for i in ids if i != last]
+    assert states(ec2, stopped) == dict.fromkeys(stopped, "stopped")
+
+    from runs.services import run_follow_up_create
+
+    rollback = run_follow_up_create(user=world.user("operator"), run_id=run.pk)
+    assert rollback.engine == "aws" and rollback.replaces_id == run.pk
+    worker.run_plan(rollback.pk, tenant_id=rollback.tenant_id)
+    rollback.refresh_from_db()
+    assert rollback.status == S.AWAITING_APPROVAL, rollback.error
+    assert approve_and_apply(world, rollback) == S.APPLIED
+    assert states(ec2, stopped) == dict.fromkeys(stopped, "running")
+    with pytest.raises(ValidationError):
+        run_follow_up_create(user=world.user("operator"), run_id=run.pk)  # planned once
