@@ -100,7 +100,13 @@ def _check_cell(tool_name, role, target, own, other, *, with_run=True):
         assert "not found" in result.lower()
 
 
-AWS_TOOLS = [name for name, spec in all_tools().items() if spec.handler.__module__.endswith("aws_tools")]
+# Tools that reach the account (reads, and the ops tools that resolve targets when they plan).
+AWS_TOOLS = [
+    name
+    for name, spec in all_tools().items()
+    if spec.handler.__module__.endswith("aws_tools")
+    or (spec.handler.__module__.endswith("ops_tools") and "run_id" not in spec.args.model_fields)
+]
 GANTRY_TOOLS = [name for name, args in MATRIX.items() if args is not None and name not in AWS_TOOLS]
 
 
@@ -449,7 +455,7 @@ def test_request_that_needs_answers_returns_the_questions(own):
 
 @pytest.mark.parametrize(
     ("text", "domain"),
-    [("how much did we spend last month", "cost"), ("restart EC2 instances tagged Env=staging", "ops")],
+    [("how much did we spend last month", "cost"), ("check my compliance", "compliance")],
 )
 def test_request_for_a_domain_without_an_agent_says_so_and_creates_nothing(own, text, domain):
     identity = identity_for(own, "operator")

@@ -20,7 +20,6 @@ def test_infra_changes_go_to_the_infra_agent():
         ("What did we spend on EC2 last month?", Domain.COST),
         ("Scan my S3 buckets for public access", Domain.SECURITY),
         ("show me error logs from the last 24h", Domain.MONITORING),
-        ("restart the servers tagged env=staging", Domain.OPS),
         ("check my compliance", Domain.COMPLIANCE),
     ],
 )
@@ -33,6 +32,19 @@ def test_other_domains_are_not_available_yet(text, domain):
     assert answer.intent is intent  # preserved as understood
     assert domain.value in answer.message and "not available yet" in answer.message
     assert answer.to_dict()["intent"]["domain"] == domain.value
+
+
+def test_operations_go_to_the_ops_agent_as_an_aws_action_request():
+    answer = route(parse("restart the servers tagged env=staging"))
+    assert (answer.agent, answer.status) == ("ops", "ready")
+    assert answer.run_source == {
+        "engine": "aws",
+        "source": {
+            "action": "ec2.reboot_instances",
+            "params": {},
+            "selector": {"tags": {"env": "staging"}},
+        },
+    }
 
 
 def test_infra_questions_are_not_available_yet():

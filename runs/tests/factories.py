@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import tarfile
 
 import factory
 from django.db import transaction
@@ -14,10 +16,26 @@ from runs.locks import workspace_key_for
 from runs.models import GateResult, Run, RunEvent
 from runs.services import approval_window, approvals_required_for, spec_digest
 from runs.states import RunStatus
+from runs.terraform_engine import TerraformEngine
 
 SPEC = {"stack": "static_bucket", "parameters": {"bucket_name": "acme-logs"}, "region": "ap-south-1"}
 PLAN_BYTES = b"fake terraform plan file"
-SOURCE_BYTES = b"fake source archive"
+
+
+def _source_archive() -> bytes:
+    """A rendered-source archive as the Terraform engine stores it (one file), so the apply guard's
+    digest of its content is real."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        data = b'resource "aws_s3_bucket" "logs" { bucket = "acme-logs" }\n'
+        info = tarfile.TarInfo("main.tf")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+SOURCE_BYTES = _source_archive()
+SOURCE_SHA256 = TerraformEngine().source_digest(SOURCE_BYTES)
 
 
 class RunFactory(factory.django.DjangoModelFactory):
@@ -65,9 +83,7 @@ def planned_run(
         )
         plan = artifacts.artifact_store(run=run, kind="plan_file", content=PLAN_BYTES, filename="plan.tfplan")
         source = artifacts.artifact_store(run=run, kind="source_archive", content=SOURCE_BYTES)
-        Run.objects.filter(pk=run.pk).update(
-            plan_sha256=plan.sha256, source_sha256=hashlib.sha256(b"src").hexdigest()
-        )
+        Run.objects.filter(pk=run.pk).update(plan_sha256=plan.sha256, source_sha256=SOURCE_SHA256)
         for order, g in enumerate(gates):
             GateResult.objects.create(
                 tenant=run.tenant,

@@ -180,7 +180,9 @@ def test_a_second_apply_delivery_does_nothing(world, ec2):
     assert states(ec2, staging) == dict.fromkeys(staging, "stopped")
 
 
-def test_a_failure_mid_apply_stops_and_offers_the_rollback_as_a_reviewed_run(world, ec2, settings, monkeypatch):
+def test_a_failure_mid_apply_stops_and_offers_the_rollback_as_a_reviewed_run(
+    world, ec2, settings, monkeypatch
+):
     settings.GANTRY_OPS_MAX_TARGETS = 60
     ids = launch(ec2, 51, {"Env": "rb"})  # two batches of the EC2 stop action: 50 + 1
     run = planned(world, "Stop EC2 instances tagged Env=rb")
