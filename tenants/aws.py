@@ -13,8 +13,12 @@ import re
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
@@ -127,11 +131,25 @@ def session_tags(account: AwsAccount, run_id: int | str | None) -> list[dict[str
     return tags
 
 
+@cache
+def shared_loader() -> botocore.loaders.Loader:
+    """One botocore data loader for the process: it caches the service models and endpoint data it
+    reads, which otherwise every new session reads and parses again (~0.2 s per client)."""
+    return botocore.loaders.create_loader()
+
+
+def new_session(**kwargs: Any) -> boto3.Session:
+    """A boto3 session (credentials, profile, region as boto3 takes them) over the shared loader."""
+    core = botocore.session.get_session()
+    core.register_component("data_loader", shared_loader())
+    return boto3.Session(botocore_session=core, **kwargs)
+
+
 def platform_session(account: AwsAccount) -> boto3.Session:
     """The platform's own identity: its credential chain for real accounts, fixed keys for the sandbox."""
     if account.mode == AccountMode.SANDBOX:
-        return boto3.Session(aws_access_key_id="sandbox", aws_secret_access_key="sandbox")  # noqa: S106
-    return boto3.Session(profile_name=settings.GANTRY_PLATFORM_AWS_PROFILE or None)
+        return new_session(aws_access_key_id="sandbox", aws_secret_access_key="sandbox")  # noqa: S106
+    return new_session(profile_name=settings.GANTRY_PLATFORM_AWS_PROFILE or None)
 
 
 def endpoint_for(account: AwsAccount) -> str | None:
@@ -175,7 +193,7 @@ def session_for_account(
     base: boto3.Session | None = None,
 ) -> AccountSession:
     creds = assume_role(account, run_id=run_id, base=base)
-    session = boto3.Session(
+    session = new_session(
         aws_access_key_id=creds.access_key_id,
         aws_secret_access_key=creds.secret_access_key,
         aws_session_token=creds.session_token,
