@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.aws.impact import preview_impact
 from agents.clarification import ClarificationError, Question, apply_answers, questions_for
 from agents.commit import IntentCommit, build_commit, snapshot_estimator
 from agents.domains import AgentAnswer, AgentContext
@@ -33,6 +34,7 @@ class RequestPreview:
     answer_errors: dict[str, str] = field(default_factory=dict)
     commit: IntentCommit | None = None
     suggestions: list[Any] = field(default_factory=list)  # blueprints.selectors.BlueprintMatch
+    impact: dict[str, Any] | None = None  # an operation's targets, downtime and cost, resolved now
 
     @property
     def agent(self) -> str:
@@ -68,6 +70,9 @@ def request_preview(*, user, config, text: str, answers: dict[str, str] | None =
     try:
         preview.answer = route(intent, context)
         preview.commit = build_commit(intent, answer=preview.answer, config=config)
+        source = preview.answer.run_source if preview.answer.status == "ready" else None
+        if source and source["engine"] == "aws":
+            preview.impact = preview_impact(config, user, source["source"])
     except Exception:  # a preview must never break the page the user is typing in
         logger.exception("building the request preview failed")
         preview.error = "The preview is unavailable right now; you can still submit the request."

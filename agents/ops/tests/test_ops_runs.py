@@ -217,3 +217,22 @@ def test_a_failure_mid_apply_stops_and_offers_the_rollback_as_a_reviewed_run(
     assert states(ec2, stopped) == dict.fromkeys(stopped, "running")
     with pytest.raises(ValidationError):
         run_follow_up_create(user=world.user("operator"), run_id=run.pk)  # planned once
+
+
+def test_the_console_preview_shows_the_targets_before_submit(world, ec2, client_as):
+    staging = launch(ec2, 2, {"Env": "staging"})
+    launch(ec2, 1, {"Env": "prod"})
+    from agents.preview import request_preview
+
+    preview = request_preview(
+        user=world.user("operator"), config=world.dev, text="stop EC2 instances tagged Env=staging"
+    )
+    assert sorted(t["id"] for t in preview.impact["targets"]) == staging
+    assert preview.impact["summary"]["targets"] == 2 and preview.impact["cost"]["daily"].startswith("-")
+    from runs.models import Run
+
+    assert not Run.objects.exists()  # a look, nothing created
+    nothing = request_preview(
+        user=world.user("operator"), config=world.dev, text="stop EC2 instances tagged Env=qa"
+    )
+    assert "none matched" in nothing.impact["nothing"]
