@@ -1,3 +1,4 @@
+import os
 from decimal import Decimal
 
 import factory
@@ -35,13 +36,20 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     role = Role.OPERATOR
 
 
+def sandbox_account_id(n: int) -> str:
+    """Unique across the xdist workers too: tests share one sandbox, and two workers' accounts with the
+    same id would share moto's resources and Terraform state."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    return f"{100000000000 + (int(worker) if worker.isdigit() else 0) * 10**9 + n}"
+
+
 class AwsAccountFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = AwsAccount
 
     tenant = factory.SubFactory(TenantFactory)
     name = factory.Sequence(lambda n: f"account-{n}")
-    account_id = factory.Sequence(lambda n: f"{100000000000 + n}")
+    account_id = factory.Sequence(lambda n: sandbox_account_id(n))
     mode = AccountMode.SANDBOX
     default_region = "ap-south-1"
     allowed_regions = factory.LazyFunction(lambda: ["ap-south-1", "us-east-1"])
